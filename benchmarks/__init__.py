@@ -1,0 +1,1 @@
+"""Crawl-speed benchmarks: plain Scrapy, scrapy-redis and this project, side by side."""

@@ -1,0 +1,1 @@
+"""A distributed Scrapy engine on one shared Redis frontier."""

@@ -1,0 +1,42 @@
+"""Nodes of a crawl and the rule that ends it for the whole cluster.
+
+Each node writes a small JSON state with every heartbeat; Redis stamps it with the
+server's time (``beat``), so no two hosts' clocks are ever compared. A node is live
+while its last beat is younger than ``SCHEDULER_NODE_TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import Any
+
+from crawler.frontier import ClusterView
+
+
+def new_node_id() -> str:
+    """A node id that says where the node runs: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def is_live(state: dict[str, Any], now: float, node_timeout: float) -> bool:
+    """Whether a node's last heartbeat is recent enough for it to count as running."""
+    return now - float(state.get("beat", 0)) < node_timeout
+
+
+def idle_seconds(state: dict[str, Any], now: float) -> float:
+    """How long the node has been idle at server time ``now`` (negative: busy)."""
+    idle_for = float(state.get("idle_for", -1))
+    if idle_for < 0:
+        return -1.0
+    return idle_for + (now - float(state.get("beat", now)))
+
+
+def crawl_finished(view: ClusterView, idle_timeout: float, node_timeout: float) -> bool:
+    """The end-of-crawl rule: nothing queued, leased or seeded, at least one request ever
+    enqueued, and every live node idle for ``idle_timeout`` seconds (0: never end)."""
+    if idle_timeout <= 0 or view.queued or view.leased or view.seeds or not view.enqueued:
+        return False
+    live = [s for s in view.nodes.values() if is_live(s, view.now, node_timeout)]
+    return all(idle_seconds(s, view.now) >= idle_timeout for s in live)

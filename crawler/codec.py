@@ -1,0 +1,93 @@
+"""Request <-> bytes without pickle: Scrapy's ``Request.to_dict`` written as JSON.
+
+Callbacks and errbacks travel by name. Bytes (body, headers) are written as Latin-1
+strings, which round-trips every byte. Fields equal to their default are left out, so
+a plain GET costs little more than its URL. Decoding never imports or calls anything
+named by the data: a request class must be one the process has already loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.utils.request import request_from_dict
+
+from crawler.errors import DecodeError
+
+_DEFAULTS: dict[str, Any] = {
+    "callback": None,
+    "errback": None,
+    "method": "GET",
+    "headers": {},
+    "body": b"",
+    "cookies": {},
+    "meta": {},
+    "encoding": "utf-8",
+    "priority": 0,
+    "dont_filter": False,
+    "flags": [],
+    "cb_kwargs": {},
+    "protocol": None,
+}
+
+
+class EncodeError(ValueError):
+    """The request holds something that JSON cannot carry (a callback not on the spider, an object in meta)."""
+
+
+def encode(request: Request, spider: Spider | None) -> bytes:
+    """The request as compact JSON bytes; raises ``EncodeError`` if it cannot travel."""
+    try:
+        data = request.to_dict(spider=spider)
+    except ValueError as exc:
+        raise EncodeError(str(exc)) from exc
+    compact = {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
+    if "body" in compact:
+        compact["body"] = compact["body"].decode("latin-1")
+    if "headers" in compact:
+        compact["headers"] = {
+            k.decode("latin-1"): [v.decode("latin-1") for v in values]
+            for k, values in compact["headers"].items()
+        }
+    try:
+        return json.dumps(compact, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise EncodeError(f"{request.url}: {exc}") from exc
+
+
+def _request_class(path: str) -> type[Request]:
+    pending: list[type[Request]] = [Request]
+    while pending:
+        cls = pending.pop()
+        if f"{cls.__module__}.{cls.__name__}" == path:
+            return cls
+        pending.extend(cls.__subclasses__())
+    raise DecodeError(f"unknown request class {path!r}")
+
+
+def decode(payload: bytes, spider: Spider | None) -> Request:
+    """The request that ``encode`` wrote; raises ``DecodeError`` for anything else."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+        raise DecodeError("not a request object (no 'url' string)")
+    try:
+        if isinstance(data.get("body"), str):
+            data["body"] = data["body"].encode("latin-1")
+        if isinstance(data.get("headers"), dict):
+            data["headers"] = {
+                k.encode("latin-1"): [v.encode("latin-1") for v in values]
+                for k, values in data["headers"].items()
+            }
+        if "_class" in data:
+            cls = _request_class(str(data["_class"]))
+            data["_class"] = f"{cls.__module__}.{cls.__name__}"
+        return request_from_dict(data, spider=spider)
+    except DecodeError:
+        raise
+    except Exception as exc:  # any malformed field: the entry is dead-lettered, not fatal
+        raise DecodeError(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""The engine's ``scrapy`` commands: seed, status, export, reset (``COMMANDS_MODULE``)."""

@@ -1,0 +1,43 @@
+"""``scrapy reset NAME [--yes]``: delete one crawl's keys, and only its keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crawler import admin
+from crawler.cli import CrawlCommand
+
+
+class Command(CrawlCommand):
+    """Deletes the queue, fingerprints, leases, items, stats and seeds of one crawl."""
+
+    def syntax(self) -> str:
+        return "NAME [--yes]"
+
+    def short_desc(self) -> str:
+        return "Delete all of a crawl's state in Redis (asks first)"
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        super().add_options(parser)
+        parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
+
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
+        name = self.crawl_name(args)
+        _, keys, client = self.open(name)
+        found = admin.crawl_keys(client, keys)
+        where = self.where
+        if not found:
+            print(f"Crawl {name!r} has no keys at {where}; nothing to delete")
+            return
+        if not opts.yes:
+            if not sys.stdin.isatty():
+                self.fail(f"not deleting the {len(found)} keys of crawl {name!r} without "
+                          "confirmation: pass --yes")
+                return
+            answer = input(f"Delete the {len(found)} keys of crawl {name!r} at {where}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing deleted")
+                return
+        deleted = admin.delete_crawl(client, keys)
+        print(f"Deleted {deleted} keys of crawl {name!r}")

@@ -1,0 +1,119 @@
+"""Every setting the engine reads, read once, in one frozen object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from crawler.errors import ConfigError
+
+QUEUE_ORDERS = ("priority", "fifo", "lifo")
+
+# scrapy-redis names its queue variants by class; its users may keep that setting.
+_SCRAPY_REDIS_QUEUES = {
+    "scrapy_redis.queue.PriorityQueue": "priority",
+    "scrapy_redis.queue.FifoQueue": "fifo",
+    "scrapy_redis.queue.LifoQueue": "lifo",
+}
+
+DEFAULTS: dict[str, Any] = {
+    "REDIS_URL": None,
+    "REDIS_KEY_PREFIX": "crawl",
+    "REDIS_START_URLS_KEY": None,
+    "REDIS_START_URLS_AS_SET": False,
+    "REDIS_EMBEDDED_DIR": ".crawler-data/redis",
+    "REDIS_CONNECT_TIMEOUT": 5.0,
+    "SCHEDULER_PERSIST": True,
+    "SCHEDULER_FLUSH_ON_START": False,
+    "SCHEDULER_QUEUE_ORDER": "priority",
+    "SCHEDULER_QUEUE_CLASS": None,
+    "SCHEDULER_PREFETCH": 32,
+    "SCHEDULER_LEASE_SECONDS": 120.0,
+    "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
+    "SCHEDULER_NODE_TIMEOUT": 30.0,
+    "SCHEDULER_FLUSH_DELAY": 0.005,
+    "MAX_IDLE_TIME_BEFORE_CLOSE": 10.0,
+    "FINGERPRINT_BUCKET_BITS": 16,
+    "ITEM_KEY_FIELD": "url",
+}
+
+
+@dataclass(frozen=True)
+class FrontierConfig:
+    """The engine's settings, typed and checked (defaults in ``DEFAULTS``)."""
+
+    redis_url: str | None
+    key_prefix: str
+    start_urls_key: str | None
+    start_urls_as_set: bool
+    embedded_dir: str
+    connect_timeout: float
+    persist: bool
+    flush_on_start: bool
+    queue_order: str
+    prefetch: int
+    lease_seconds: float
+    heartbeat_seconds: float
+    node_timeout: float
+    flush_delay: float
+    idle_timeout: float
+    bucket_bits: int
+    item_key_field: str
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> FrontierConfig:
+        """Build the config from Scrapy settings; a bad value raises ``ConfigError``."""
+
+        def get(name: str) -> Any:
+            value = settings.get(name)
+            return DEFAULTS[name] if value is None else value
+
+        def number(name: str, minimum: float) -> float:
+            try:
+                value = float(get(name))
+            except (TypeError, ValueError):
+                raise ConfigError(f"setting {name}={get(name)!r} is not a number") from None
+            if value < minimum:
+                raise ConfigError(f"setting {name}={value} must be at least {minimum}")
+            return value
+
+        order = str(get("SCHEDULER_QUEUE_ORDER")).lower()
+        queue_class = settings.get("SCHEDULER_QUEUE_CLASS")
+        if queue_class is not None:
+            order = _SCRAPY_REDIS_QUEUES.get(str(queue_class), "")
+            if not order:
+                raise ConfigError(
+                    f"setting SCHEDULER_QUEUE_CLASS={queue_class!r} is not one of "
+                    f"{sorted(_SCRAPY_REDIS_QUEUES)}; use SCHEDULER_QUEUE_ORDER instead"
+                )
+        if order not in QUEUE_ORDERS:
+            raise ConfigError(
+                f"setting SCHEDULER_QUEUE_ORDER={order!r} must be one of {QUEUE_ORDERS}"
+            )
+        bits = int(number("FINGERPRINT_BUCKET_BITS", 0))
+        if bits > 24 or bits % 8:
+            raise ConfigError(
+                f"setting FINGERPRINT_BUCKET_BITS={bits} must be 0, 8, 16 or 24"
+            )
+        url = settings.get("REDIS_URL")
+        return cls(
+            redis_url=str(url) if url not in (None, "") else None,
+            key_prefix=str(get("REDIS_KEY_PREFIX")),
+            start_urls_key=settings.get("REDIS_START_URLS_KEY"),
+            start_urls_as_set=settings.getbool("REDIS_START_URLS_AS_SET"),
+            embedded_dir=str(get("REDIS_EMBEDDED_DIR")),
+            connect_timeout=number("REDIS_CONNECT_TIMEOUT", 0.1),
+            persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
+            flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
+            queue_order=order,
+            prefetch=int(number("SCHEDULER_PREFETCH", 1)),
+            lease_seconds=number("SCHEDULER_LEASE_SECONDS", 1),
+            heartbeat_seconds=number("SCHEDULER_HEARTBEAT_SECONDS", 0.1),
+            node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),
+            flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
+            idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
+            bucket_bits=bits,
+            item_key_field=str(get("ITEM_KEY_FIELD")),
+        )

@@ -1,0 +1,103 @@
+"""Redis clients from settings: one pool per process, addresses shown without passwords.
+
+``REDIS_URL`` takes ``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs. Left unset,
+the engine uses a Redis on localhost:6379 when one answers, and otherwise the embedded
+server (see ``crawler.embedded``); ``REDIS_URL=embedded`` asks for the embedded one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+
+from crawler import embedded
+from crawler.config import FrontierConfig
+from crawler.errors import RedisUnavailable
+
+logger = logging.getLogger(__name__)
+
+LOCAL_URL = "redis://127.0.0.1:6379/0"
+
+_async_clients: dict[str, redis.asyncio.Redis] = {}
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``, fit for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+_CONNECT_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError)
+
+
+def unavailable(url: str, exc: BaseException) -> RedisUnavailable:
+    """The error a user sees when Redis at ``url`` cannot be used."""
+    if isinstance(exc, redis.AuthenticationError | redis.ResponseError):
+        return RedisUnavailable(f"Redis at {redact(url)} refused the login: {exc}")
+    return RedisUnavailable(f"Redis at {redact(url)} did not answer: {exc}")
+
+
+def _answers(url: str, timeout: float) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except _CONNECT_ERRORS:
+        return False
+    finally:
+        client.close()
+
+
+@functools.lru_cache(maxsize=8)
+def resolve_url(config: FrontierConfig) -> str:
+    """The Redis URL to use, starting the embedded server when that is what it comes to."""
+    if config.redis_url is not None and config.redis_url != "embedded":
+        return config.redis_url
+    if config.redis_url is None and _answers(LOCAL_URL, timeout=0.5):
+        logger.info("REDIS_URL is not set: using the Redis that answers at %s", LOCAL_URL)
+        return LOCAL_URL
+    return embedded.ensure_running(config.embedded_dir)
+
+
+def _client_options(config: FrontierConfig) -> dict[str, object]:
+    return {
+        "socket_connect_timeout": config.connect_timeout,
+        "socket_timeout": max(config.connect_timeout, 30.0),
+        "health_check_interval": 30,
+    }
+
+
+def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
+    """A blocking client for commands; raises ``RedisUnavailable`` if Redis does not answer."""
+    url = url or resolve_url(config)
+    client = redis.Redis.from_url(url, **_client_options(config))  # type: ignore[arg-type]
+    try:
+        client.ping()
+    except _CONNECT_ERRORS as exc:
+        raise unavailable(url, exc) from exc
+    embedded.release_at_exit(url)
+    return client
+
+
+async def async_client(config: FrontierConfig, url: str) -> redis.asyncio.Redis:
+    """The process's shared asyncio client for ``url``; raises ``RedisUnavailable``."""
+    client = _async_clients.get(url)
+    if client is None:
+        client = redis.asyncio.Redis.from_url(url, **_client_options(config))  # type: ignore[arg-type]
+        try:
+            await client.ping()
+        except _CONNECT_ERRORS as exc:
+            await client.aclose()
+            raise unavailable(url, exc) from exc
+        _async_clients[url] = client
+        embedded.release_at_exit(url)
+    return client

@@ -1,0 +1,228 @@
+"""The shared frontier in Redis: everything a node says to it goes in one round trip.
+
+A node collects what it has to say (new requests, finished ones, leases to renew or
+hand back, how many entries it wants, its heartbeat) in an ``Outgoing`` and sends it
+with ``exchange``: one pipeline of Lua scripts, executed in that order. The order is
+the safety rule: the requests a callback yielded are pushed before the request that
+yielded them is acknowledged, so a crash between the two can duplicate a fetch but
+never lose one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from crawler import scripts
+from crawler.fingerprints import FingerprintLayout
+from crawler.keys import CrawlKeys
+
+logger = logging.getLogger(__name__)
+
+ID_LENGTH = 16
+KIND_REQUEST = b"r"
+KIND_SEED = b"s"
+PUSH_CHUNK = 500
+RECLAIM_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A leased queue entry: its id, its kind (request or raw seed) and its payload."""
+
+    id: str
+    kind: bytes
+    payload: bytes
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Entry:
+        """Split a stored entry ``<id><kind><payload>``."""
+        return cls(raw[:ID_LENGTH].decode("ascii", "replace"), raw[ID_LENGTH:ID_LENGTH + 1],
+                   raw[ID_LENGTH + 1:])
+
+
+@dataclass(frozen=True)
+class Push:
+    """A request to enqueue: its fingerprint (``None`` for ``dont_filter``), priority, payload."""
+
+    fingerprint: bytes | None
+    priority: int
+    payload: bytes
+
+
+@dataclass
+class Outgoing:
+    """What a node sends in one exchange."""
+
+    pushes: list[Push] = field(default_factory=list)
+    dead: list[tuple[Entry, str]] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
+    renew: list[str] = field(default_factory=list)
+    pop: int = 0
+    heartbeat: dict[str, Any] | None = None
+    reclaim: bool = False
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The cluster's state as the last heartbeat read it (times are Redis server time)."""
+
+    now: float
+    queued: int
+    leased: int
+    seeds: int
+    enqueued: int
+    nodes: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Incoming:
+    """What one exchange brought back."""
+
+    added: int = 0
+    duplicates: int = 0
+    acked: int = 0
+    reclaimed: int = 0
+    popped: list[Entry] = field(default_factory=list)
+    cluster: ClusterView | None = None
+
+
+class Frontier:
+    """One crawl's queue, leases and fingerprints, seen from one node."""
+
+    def __init__(
+        self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
+        lease_seconds: float,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.order = order
+        self.node_id = node_id
+        self.lease_seconds = lease_seconds
+        self.layout: FingerprintLayout | None = None
+
+    async def open(self, bucket_bits: int) -> None:
+        """Load the scripts and fix the fingerprint layout (the crawl's first one wins)."""
+        await scripts.load(self.client)
+        await self.client.hsetnx(self.keys.seen_meta, "bucket_bits", bucket_bits)
+        stored = int(await self.client.hget(self.keys.seen_meta, "bucket_bits") or bucket_bits)
+        if stored != bucket_bits:
+            logger.info("Fingerprints of this crawl use %d bucket bits (its first setting)", stored)
+        self.layout = FingerprintLayout(self.keys, stored)
+
+    async def exchange(self, out: Outgoing) -> Incoming:
+        """Send ``out`` in one round trip and return what came back.
+
+        Raises redis-py's connection errors; the caller keeps ``out`` and sends it again.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        plan = self._queue_all(pipe, out)
+        if not plan:
+            return Incoming()
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+            # The server lost its script cache (restart, SCRIPT FLUSH): every EVALSHA of
+            # the pipeline failed alike, so none ran. Load the scripts and send it again.
+            await scripts.load(self.client)
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_all(pipe, out)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return self._read(plan, results)
+
+    def _queue_all(self, pipe: Any, out: Outgoing) -> list[str]:
+        """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each step."""
+        plan: list[str] = []
+        for start in range(0, len(out.pushes), PUSH_CHUNK):
+            self._queue_push(pipe, out.pushes[start:start + PUSH_CHUNK])
+            plan.append("push")
+        if out.dead:
+            pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
+            scripts.ACK.queue(pipe, [self.keys.leased, self.keys.deadlines, self.keys.stats],
+                              [self.node_id, "dead", *[e.id for e, _ in out.dead]])
+            plan += ["dead", "ack_dead"]
+        if out.acks:
+            scripts.ACK.queue(pipe, [self.keys.leased, self.keys.deadlines, self.keys.stats],
+                              [self.node_id, "done", *out.acks])
+            plan.append("ack")
+        if out.release:
+            scripts.RELEASE.queue(pipe, self._release_keys(), ["ids", self.node_id, *out.release])
+            plan.append("release")
+        if out.renew:
+            scripts.RENEW.queue(pipe, [self.keys.leased, self.keys.deadlines],
+                                [self.node_id, self.lease_seconds, *out.renew])
+            plan.append("renew")
+        if out.reclaim:
+            scripts.RELEASE.queue(pipe, self._release_keys(), ["expired", RECLAIM_LIMIT])
+            plan.append("reclaim")
+        if out.pop:
+            scripts.POP.queue(
+                pipe,
+                [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
+                 self.keys.sequence],
+                [out.pop, self.lease_seconds, self.node_id],
+            )
+            plan.append("pop")
+        if out.heartbeat is not None:
+            scripts.HEARTBEAT.queue(
+                pipe,
+                [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
+                 self.keys.stats],
+                [self.node_id, json.dumps(out.heartbeat)],
+            )
+            plan.append("heartbeat")
+        return plan
+
+    def _queue_push(self, pipe: Any, pushes: list[Push]) -> None:
+        assert self.layout is not None, "Frontier.open() was not awaited"
+        bucket_index: dict[str, int] = {}
+        args: list[Any] = [self.order]
+        for push in pushes:
+            index = 0
+            fp_field = b""
+            if push.fingerprint is not None:
+                bucket, fp_field = self.layout.locate(push.fingerprint)
+                index = bucket_index.setdefault(bucket, len(bucket_index) + 4)
+            args += [index, fp_field, push.priority, push.payload]
+        keys = [self.keys.queue, self.keys.sequence, self.keys.stats, *bucket_index]
+        scripts.PUSH.queue(pipe, keys, args)
+
+    def _release_keys(self) -> list[str]:
+        return [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.stats]
+
+    def _dead_letter(self, entry: Entry, reason: str) -> str:
+        return json.dumps({
+            "id": entry.id, "reason": reason, "node": self.node_id, "time": time.time(),
+            "entry": (entry.kind + entry.payload).decode("utf-8", "backslashreplace"),
+        })
+
+    @staticmethod
+    def _read(plan: list[str], results: list[Any]) -> Incoming:
+        got = Incoming()
+        for step, result in zip(plan, results, strict=True):
+            if step == "push":
+                got.added += int(result[0])
+                got.duplicates += int(result[1])
+            elif step == "ack":
+                got.acked += int(result)
+            elif step == "reclaim":
+                got.reclaimed += int(result)
+            elif step == "pop":
+                got.popped = [Entry.parse(raw) for raw in result]
+            elif step == "heartbeat":
+                now, queued, leased, seeds, enqueued, flat = result
+                nodes = {
+                    flat[i].decode(): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)
+                }
+                got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
+                                          int(enqueued), nodes)
+        return got

@@ -1,0 +1,94 @@
+"""The one place that names Redis keys.
+
+Every key of one crawl is shaped ``<prefix>:{<crawl>}:<role>``. The hash tag
+``{<crawl>}`` puts all of them in one Redis Cluster slot, so a Lua script may
+touch several of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CrawlKeys:
+    """Names of the Redis keys of one crawl."""
+
+    prefix: str
+    crawl: str
+    start_urls_template: str | None = None
+
+    def _key(self, role: str) -> str:
+        return f"{self.prefix}:{{{self.crawl}}}:{role}"
+
+    @property
+    def pattern(self) -> str:
+        """A SCAN pattern that matches every key of this crawl (and no other crawl's)."""
+        tagged = self._key("").replace("[", "\\[").replace("?", "\\?").replace("*", "\\*")
+        return tagged + "*"
+
+    @property
+    def queue(self) -> str:
+        """Sorted set of pending entries, ordered by score then by their sequence prefix."""
+        return self._key("queue")
+
+    @property
+    def sequence(self) -> str:
+        """Counter that numbers entries, so that equal scores pop first-in first-out."""
+        return self._key("seq")
+
+    @property
+    def leased(self) -> str:
+        """Hash: entry id -> ``score SP member`` of the entries a node holds under lease."""
+        return self._key("leased")
+
+    @property
+    def deadlines(self) -> str:
+        """Sorted set: entry id -> lease deadline (Redis server time, seconds)."""
+        return self._key("deadlines")
+
+    @property
+    def owners(self) -> str:
+        """Hash: entry id -> id of the node that holds its lease."""
+        return self._key("owners")
+
+    @property
+    def start_urls(self) -> str:
+        """List (or set) of seeds in scrapy-redis's start-URL formats."""
+        if self.start_urls_template is not None:
+            return self.start_urls_template % {"name": self.crawl}
+        return self._key("start_urls")
+
+    @property
+    def seen_meta(self) -> str:
+        """Hash describing the fingerprint layout chosen when the crawl began."""
+        return self._key("seen")
+
+    def seen_bucket(self, bucket: str) -> str:
+        """Hash of one fingerprint bucket: digest remainder -> empty value."""
+        return self._key(f"seen:{bucket}")
+
+    @property
+    def stats(self) -> str:
+        """Hash of cluster-wide counters (enqueued, duplicates, done, ...)."""
+        return self._key("stats")
+
+    @property
+    def nodes(self) -> str:
+        """Hash: node id -> JSON heartbeat of that node."""
+        return self._key("nodes")
+
+    @property
+    def dead(self) -> str:
+        """List of dead letters: entries that could not be decoded, with the reason."""
+        return self._key("dead")
+
+    @property
+    def items(self) -> str:
+        """Stream of scraped items, in the order they were first stored."""
+        return self._key("items")
+
+    @property
+    def item_keys(self) -> str:
+        """Hash: item key -> stream id, which keeps the item store idempotent."""
+        return self._key("item_keys")

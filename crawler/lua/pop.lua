@@ -1,0 +1,36 @@
+-- pop: take up to N entries under a lease; top up from the seeds when the queue runs short.
+-- KEYS[1] queue  KEYS[2] leased hash  KEYS[3] deadlines  KEYS[4] start_urls  KEYS[5] sequence
+-- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
+-- An entry is "<16-digit id><kind><payload>"; kind "r" = request, "s" = raw seed.
+-- leased[id] = "<node> <score> <entry>", deadlines[id] = server time + lease.
+-- Returns the leased entries, queue order first, then seeds.
+local n = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local deadline = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[2])
+local out = {}
+local function lease(entry, score)
+  local id = string.sub(entry, 1, 16)
+  redis.call('HSET', KEYS[2], id, ARGV[3] .. ' ' .. score .. ' ' .. entry)
+  redis.call('ZADD', KEYS[3], deadline, id)
+  out[#out + 1] = entry
+end
+local popped = redis.call('ZPOPMIN', KEYS[1], n)
+for i = 1, #popped, 2 do lease(popped[i], popped[i + 1]) end
+local short = n - #out
+if short > 0 then
+  local kind = redis.call('TYPE', KEYS[4]).ok
+  local seeds = {}
+  if kind == 'list' then seeds = redis.call('LPOP', KEYS[4], short)
+  elseif kind == 'set' then seeds = redis.call('SPOP', KEYS[4], short)
+  elseif kind == 'zset' then
+    local pairs_ = redis.call('ZPOPMIN', KEYS[4], short)
+    for i = 1, #pairs_, 2 do seeds[#seeds + 1] = pairs_[i] end
+  end
+  if seeds and #seeds > 0 then
+    local last = redis.call('INCRBY', KEYS[5], #seeds)
+    for i, raw in ipairs(seeds) do
+      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0)
+    end
+  end
+end
+return out

@@ -1,0 +1,138 @@
+"""A Scrapy scheduler whose pending requests live in the shared Redis frontier.
+
+The engine sees an ordinary scheduler: ``enqueue_request`` and ``next_request`` never
+touch the network. Behind them a ``FrontierSync`` task trades with Redis in batches:
+it pushes the requests callbacks yielded, acknowledges the requests Scrapy is done
+with, renews leases, and tops up a small local buffer of leased requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.defer import Deferred
+
+from crawler import admin, codec, connection
+from crawler.cluster import new_node_id
+from crawler.config import FrontierConfig
+from crawler.errors import CrawlerError
+from crawler.frontier import Frontier, Push
+from crawler.keys import CrawlKeys
+from crawler.sync import FrontierSync
+
+logger = logging.getLogger(__name__)
+
+
+class RedisScheduler:
+    """Scheduler over the Redis frontier (set ``SCHEDULER`` to this class, or use the add-on).
+
+    Every node of a crawl runs one; together they fetch each request once, whatever
+    the number of nodes, and a node may stop, crash or join at any time.
+    """
+
+    def __init__(self, crawler: Crawler, config: FrontierConfig, keys: CrawlKeys) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.keys = keys
+        self.spider: Spider | None = None
+        self.buffer: deque[tuple[str, Request]] = deque()
+        self.sync: FrontierSync | None = None
+        self._unserializable_logged = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
+        """Read the settings once; the crawl is named after the spider."""
+        config = FrontierConfig.from_settings(crawler.settings)
+        assert crawler.spidercls is not None
+        keys = CrawlKeys(config.key_prefix, crawler.spidercls.name, config.start_urls_key)
+        return cls(crawler, config, keys)
+
+    def open(self, spider: Spider) -> Deferred[None]:
+        """Connect to Redis and start trading with it; raises ``RedisUnavailable``."""
+        self.spider = spider
+        return deferred_from_coro(self._open(spider))
+
+    async def _open(self, spider: Spider) -> None:
+        slot = getattr(self.crawler.engine, "_slot", None)
+        if slot is None or not hasattr(slot, "inprogress") or not hasattr(slot, "nextcall"):
+            raise CrawlerError(
+                "this Scrapy version's engine has no _slot.inprogress/_slot.nextcall, which "
+                "the Redis scheduler needs to know when a request is done"
+            )
+        url = connection.resolve_url(self.config)
+        client = await connection.async_client(self.config, url)
+        node_id = new_node_id()
+        frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
+                            self.config.lease_seconds)
+        if self.config.flush_on_start:
+            deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
+                                         keep=[self.keys.start_urls])
+            logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
+                        "waiting are kept)", deleted, self.keys.crawl)
+        await frontier.open(self.config.bucket_bits)
+        self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
+        self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
+        self.sync.start()
+        logger.info("Frontier of crawl %r at %s, node %s", self.keys.crawl,
+                    connection.redact(url), node_id)
+
+    def close(self, reason: str) -> Deferred[None]:
+        """Save what is not saved yet and hand unstarted requests back to the queue."""
+        return deferred_from_coro(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        if self.sync is None:
+            return
+        await self.sync.stop()
+        if reason == "finished" and not self.config.persist:
+            client = connection.sync_client(self.config, self.sync.url)
+            deleted = admin.delete_crawl(client, self.keys, keep=admin.kept_after_finish(self.keys))
+            logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
+                        "finished crawl", deleted)
+
+    def _on_idle(self) -> None:
+        if self.sync is None or not self.sync.crawl_finished:
+            raise DontCloseSpider
+
+    def has_pending_requests(self) -> bool:
+        """True while requests wait here, locally; the cluster's queue is the sync's affair."""
+        return bool(self.buffer) or (self.sync is not None and self.sync.has_outgoing())
+
+    def enqueue_request(self, request: Request) -> bool:
+        """Buffer the request for the next batched push.
+
+        Returns ``True``: whether it is a duplicate is decided in Redis, in batch, and
+        counted in the stats as ``frontier/duplicates``. ``False`` only when the request
+        cannot be serialized (a callback not on the spider, an object in ``meta``).
+        """
+        try:
+            payload = codec.encode(request, self.spider)
+        except codec.EncodeError as exc:
+            self.crawler.stats.inc_value("frontier/unserializable")
+            level = logging.DEBUG if self._unserializable_logged else logging.ERROR
+            logger.log(level, "Request %s cannot be stored in Redis and is dropped: %s",
+                       request.url, exc)
+            self._unserializable_logged = True
+            return False
+        fingerprint = None
+        if not request.dont_filter:
+            assert self.crawler.request_fingerprinter is not None
+            fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
+        assert self.sync is not None, "RedisScheduler.open() was not awaited"
+        self.sync.push(Push(fingerprint, request.priority, b"r" + payload))
+        return True
+
+    def next_request(self) -> Request | None:
+        """The next leased request of the local buffer, or ``None`` while it refills."""
+        if not self.buffer or self.sync is None or self.sync.stopping:
+            return None
+        entry_id, request = self.buffer.popleft()
+        self.sync.handed_out(entry_id, request)
+        return request
+
+    def __len__(self) -> int:
+        return len(self.buffer)

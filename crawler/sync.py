@@ -1,0 +1,253 @@
+"""The task that trades a node's local state with the Redis frontier, in batches.
+
+Each round is one ``Frontier.exchange``: pushes, dead letters, acks, lease renewals,
+a pop that tops up the buffer, and (every heartbeat) the node's heartbeat, a reclaim
+of expired leases and a fresh view of the cluster. Nothing leaves the local lists
+until Redis has confirmed it, so a lost connection loses nothing: the round is sent
+again when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from crawler import cluster, codec, seeds
+from crawler.connection import redact
+from crawler.errors import DecodeError
+from crawler.frontier import KIND_REQUEST, KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
+
+if TYPE_CHECKING:
+    from scrapy import Request
+
+    from crawler.scheduler import RedisScheduler
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+MAX_BACKOFF = 10.0
+CLOSE_RETRY_SECONDS = 30.0
+
+
+class FrontierSync:
+    """Owns the node's pending pushes, acks and leases, and the loop that sends them."""
+
+    def __init__(
+        self, scheduler: RedisScheduler, frontier: Frontier, inprogress: set[Any],
+        nextcall: Any, url: str,
+    ) -> None:
+        self.scheduler = scheduler
+        self.frontier = frontier
+        self.config = scheduler.config
+        self.stats = scheduler.crawler.stats
+        self.inprogress = inprogress
+        self.nextcall = nextcall
+        self.url = url
+        self.pushes: list[Push] = []
+        self.acks: list[str] = []
+        self.dead: list[tuple[Entry, str]] = []
+        self.handed: dict[Request, str] = {}
+        self.stopping = False
+        self.crawl_finished = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_beat = 0.0
+        self._last_renew = time.monotonic()
+        self._idle_since: float | None = None
+        self._down_since: float | None = None
+        self._waiting_logged = False
+        self._started = time.time()
+        self._rate: deque[tuple[float, int]] = deque(maxlen=120)
+
+    # -- what the scheduler tells it -------------------------------------------------
+    def start(self) -> None:
+        """Start the loop on the running asyncio event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def push(self, push: Push) -> None:
+        """Queue a request for the next round."""
+        self.pushes.append(push)
+        self._wake.set()
+
+    def handed_out(self, entry_id: str, request: Request) -> None:
+        """The engine took ``request``: ack it once it leaves the engine's in-progress set."""
+        self.handed[request] = entry_id
+        if len(self.scheduler.buffer) <= self.config.prefetch // 2:
+            self._wake.set()
+
+    def has_outgoing(self) -> bool:
+        """Whether something waits to be sent."""
+        return bool(self.pushes or self.dead)
+
+    async def stop(self) -> None:
+        """Stop the loop, then send everything left and hand back what was not started."""
+        self.stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._collect_done()
+        release = [entry_id for entry_id, _ in self.scheduler.buffer]
+        release += list(self.handed.values())  # never finished: another node will fetch it
+        self.scheduler.buffer.clear()
+        self.handed.clear()
+        out = self._outgoing(pop=0, beat=False)
+        out.release = release
+        deadline = time.monotonic() + CLOSE_RETRY_SECONDS
+        while True:
+            try:
+                await self.frontier.exchange(out)
+                await self.frontier.client.hdel(self.frontier.keys.nodes, self.frontier.node_id)
+                break
+            except CONNECTION_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    logger.error(
+                        "Redis at %s unreachable at close (%s): %d new requests and %d acks "
+                        "not saved; the leases of this node's requests expire and other nodes "
+                        "fetch them again, so nothing is lost", redact(self.url), exc,
+                        len(out.pushes), len(out.acks))
+                    return
+                await asyncio.sleep(1.0)
+        logger.info("Frontier closed: %d requests handed back", len(release))
+
+    # -- the loop ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = 0.0
+        while not self.stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._timeout(backoff))
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self.stopping:
+                break
+            if self.config.flush_delay and not backoff:
+                await asyncio.sleep(self.config.flush_delay)
+            try:
+                await self._round()
+            except CONNECTION_ERRORS as exc:
+                backoff = min(MAX_BACKOFF, max(0.25, backoff * 2))
+                self._connection_lost(exc, backoff)
+                continue
+            if backoff:
+                logger.warning("Redis at %s is back after %.1f s; carrying on", redact(self.url),
+                               time.monotonic() - (self._down_since or time.monotonic()))
+                backoff, self._down_since = 0.0, None
+
+    def _timeout(self, backoff: float) -> float:
+        return backoff or self.config.heartbeat_seconds
+
+    def _connection_lost(self, exc: Exception, backoff: float) -> None:
+        self.stats.inc_value("frontier/redis_errors")
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.error("Redis at %s unreachable (%s); retrying with backoff, nothing is "
+                         "dropped", redact(self.url), exc)
+        else:
+            logger.debug("Redis still unreachable, next try in %.1f s: %s", backoff, exc)
+
+    async def _round(self) -> None:
+        self._collect_done()
+        now = time.monotonic()
+        beat = now - self._last_beat >= self.config.heartbeat_seconds
+        low = len(self.scheduler.buffer) <= self.config.prefetch // 2
+        want = self.config.prefetch - len(self.scheduler.buffer) if low else 0
+        out = self._outgoing(pop=want, beat=beat)
+        got = await self.frontier.exchange(out)
+        self.stats.inc_value("frontier/round_trips")
+        del self.pushes[:len(out.pushes)]
+        del self.acks[:len(out.acks)]
+        del self.dead[:len(out.dead)]
+        if out.renew:
+            self._last_renew = now
+        if beat:
+            self._last_beat = now
+        self._apply(got)
+        if self.pushes or self.dead or (want and len(got.popped) == want and
+                                        len(self.scheduler.buffer) < self.config.prefetch):
+            self._wake.set()
+
+    def _collect_done(self) -> None:
+        """Move requests the engine is done with (callback finished) to the acks."""
+        done = [r for r in self.handed if r not in self.inprogress]
+        for request in done:
+            self.acks.append(self.handed.pop(request))
+
+    def _outgoing(self, pop: int, beat: bool) -> Outgoing:
+        renew_due = time.monotonic() - self._last_renew >= self.config.lease_seconds / 3
+        renew: list[str] = []
+        if renew_due:
+            renew = list(self.handed.values()) + [i for i, _ in self.scheduler.buffer]
+        return Outgoing(
+            pushes=list(self.pushes), dead=list(self.dead), acks=list(self.acks),
+            renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
+        )
+
+    def _node_state(self) -> dict[str, Any]:
+        busy = self.scheduler.buffer or self.handed or self.pushes or self.acks or self.dead
+        now = time.monotonic()
+        if busy:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = now
+        pages = int(self.stats.get_value("response_received_count", 0))
+        self._rate.append((now, pages))
+        while len(self._rate) > 2 and now - self._rate[0][0] > 60:
+            self._rate.popleft()
+        span = now - self._rate[0][0]
+        return {
+            "host": socket.gethostname(), "pid": os.getpid(), "started": self._started,
+            "pages": pages, "items": int(self.stats.get_value("item_scraped_count", 0)),
+            "errors": int(self.stats.get_value("log_count/ERROR", 0)),
+            "ppm": round((pages - self._rate[0][1]) * 60 / span, 1) if span > 0 else 0.0,
+            "in_progress": len(self.handed), "prefetched": len(self.scheduler.buffer),
+            "idle_for": -1 if self._idle_since is None else now - self._idle_since,
+        }
+
+    # -- what came back ------------------------------------------------------------------
+    def _apply(self, got: Incoming) -> None:
+        if got.added:
+            self.stats.inc_value("scheduler/enqueued/redis", got.added)
+        if got.duplicates:
+            self.stats.inc_value("frontier/duplicates", got.duplicates)
+        if got.reclaimed:
+            self.stats.inc_value("frontier/reclaimed", got.reclaimed)
+            logger.info("Reclaimed %d requests whose lease had expired", got.reclaimed)
+        for entry in got.popped:
+            self._take(entry)
+        if got.popped:
+            self.stats.inc_value("scheduler/dequeued/redis", len(got.popped))
+            self.nextcall.schedule()
+        if got.cluster is not None:
+            view = got.cluster
+            self.crawl_finished = cluster.crawl_finished(
+                view, self.config.idle_timeout, self.config.node_timeout)
+            if not view.enqueued and not view.seeds and not self._waiting_logged:
+                self._waiting_logged = True
+                logger.info("Waiting for seeds in %s (scrapy seed %s FILE)",
+                            self.frontier.keys.start_urls, self.frontier.keys.crawl)
+
+    def _take(self, entry: Entry) -> None:
+        spider = self.scheduler.spider
+        assert spider is not None
+        try:
+            if entry.kind == KIND_REQUEST:
+                self.scheduler.buffer.append((entry.id, codec.decode(entry.payload, spider)))
+                return
+            if entry.kind != KIND_SEED:
+                raise DecodeError(f"unknown entry kind {entry.kind!r}")
+            for request in seeds.requests_from_raw(entry.payload, spider):
+                self.scheduler.enqueue_request(request)
+            self.acks.append(entry.id)  # sent after the pushes above, in the same round
+        except (DecodeError, seeds.SeedError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,
+                           reason, entry.payload[:120])
+            self.stats.inc_value("frontier/dead_letters")
+            self.dead.append((entry, reason))

@@ -1,0 +1,1 @@
+"""Item pipelines: where scraped items go."""

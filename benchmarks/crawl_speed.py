@@ -109,6 +109,7 @@ def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_ur
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.concurrency, "DOWNLOAD_DELAY": 0,
         "AUTOTHROTTLE_ENABLED": "False", "HTTPCACHE_ENABLED": "False",
         "ROBOTSTXT_OBEY": "False", "TELNETCONSOLE_ENABLED": "False",
+        "REMOTE_CONTROL_ENABLED": "False",
         "BENCH_STATS_FILE": stats_file,
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "REDIS_"))}

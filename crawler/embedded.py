@@ -99,7 +99,15 @@ def _shutdown_if_unused(url: str) -> None:
         if not others:
             logger.info("Stopping the embedded Redis at %s (no other client)", url)
             client.shutdown()
+            _wait_gone(Path(url.removeprefix("unix://")).parent / "redis.pid")
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         pass  # already stopped by another process
     finally:
         client.close()
+
+
+def _wait_gone(pid_file: Path, seconds: float = 10.0) -> None:
+    """Wait until the server has exited (it removes its pid file last)."""
+    deadline = time.monotonic() + seconds
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,0 +1,31 @@
+"""``scrapy crawl NAME``: Scrapy's own command, which first checks that Redis answers.
+
+A node that cannot reach Redis says so in one line (address shown, password hidden)
+and exits with status 1, instead of failing inside the engine with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrapy.commands.crawl import Command as ScrapyCrawlCommand
+
+from crawler import connection
+from crawler.config import FrontierConfig
+from crawler.errors import CrawlerError
+
+
+class Command(ScrapyCrawlCommand):
+    """Run a crawl node."""
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        try:
+            config = FrontierConfig.from_settings(self.settings)
+            connection.sync_client(config, connection.resolve_url(config)).close()
+        except CrawlerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return
+        super().run(args, opts)

@@ -1,0 +1,84 @@
+"""A generated local web site, for the demo and the tests (Twisted, keep-alive).
+
+``python -m crawler.localsite --pages N [--seed S]`` prints its port on
+the first line of stdout. Page ``i`` lives at ``/page?id=i&lang=en``; its links come
+in forms a crawler must recognise as the same page: parameters in another order, a
+``#fragment``, the same link twice. Every page is reachable from page 0 (pages 2i+1
+and 2i+2 are always linked), plus a few pseudo-random links a page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from urllib.parse import parse_qs
+
+from twisted.internet import reactor
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+
+def page_url(i: int, variant: int = 0) -> str:
+    """The path of page ``i`` in one of its spellings."""
+    return ("/page?id={i}&lang=en", "/page?lang=en&id={i}", "/page?id={i}&lang=en#top")[
+        variant % 3].format(i=i)
+
+
+def page_links(i: int, pages: int, seed: int) -> list[int]:
+    """The pages that page ``i`` links to (with repeats)."""
+    rng = random.Random(seed * 1_000_003 + i)
+    linked = [j for j in (2 * i + 1, 2 * i + 2) if j < pages]
+    linked += [rng.randrange(pages) for _ in range(6)]
+    return linked + linked[:2]
+
+
+def render(i: int, pages: int, seed: int) -> bytes:
+    """The HTML of page ``i``."""
+    links = " ".join(f'<a href="{page_url(j, n)}">page {j}</a>'
+                     for n, j in enumerate(page_links(i, pages, seed)))
+    return (f"<html><head><title>Page {i}</title></head><body><h1>Page {i}</h1>"
+            f"<p>Text of page {i}.</p>{links}</body></html>").encode()
+
+
+class Pages(Resource):
+    """Serves page ``i`` at ``/page?id=i``; anything else is a 404."""
+
+    isLeaf = True
+
+    def __init__(self, pages: int, seed: int) -> None:
+        super().__init__()
+        self.pages, self.seed = pages, seed
+
+    def render_GET(self, request: Request) -> bytes:  # noqa: N802 (Twisted's name)
+        if request.path != b"/page":
+            request.setResponseCode(404)
+            return b"not found"
+        query = parse_qs(request.uri.split(b"?", 1)[1].decode()) if b"?" in request.uri else {}
+        try:
+            i = int(query["id"][0])
+        except (KeyError, ValueError):
+            request.setResponseCode(400)
+            return b"bad id"
+        if not 0 <= i < self.pages:
+            request.setResponseCode(404)
+            return b"no such page"
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        return render(i, self.pages, self.seed)
+
+
+def main() -> None:
+    """Serve the site on a free port of ``--host`` until killed; print the port first."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    site = Site(Pages(args.pages, args.seed))
+    site.noisy = False
+    port = reactor.listenTCP(0, site, interface=args.host)  # type: ignore[attr-defined]
+    print(port.getHost().port, flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()

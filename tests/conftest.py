@@ -1,0 +1,175 @@
+"""Fixtures: a real redis-server on a free loopback port with its own folder, a local test
+site, and helpers that run real ``scrapy`` processes from the project root."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from crawler.embedded import server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    """A redis-server the tests started; ``url`` points at its database 0."""
+
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, *extra: str) -> None:
+        self.process = subprocess.Popen(
+            [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log"), *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start; see {self.folder}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start("--appendonly", "no")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The test Redis, emptied before each test."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@dataclass
+class Site:
+    url: str
+    pages: int
+
+    def page(self, i: int) -> str:
+        return f"{self.url}/page?id={i}&lang=en"
+
+
+def start_site(pages: int) -> tuple[subprocess.Popen[str], Site]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crawler.localsite", "--pages", str(pages)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    return process, Site(f"http://127.0.0.1:{port}", pages)
+
+
+def serve(pages: int) -> Iterator[Site]:
+    process, served = start_site(pages)
+    yield served
+    process.terminate()
+    process.wait(10)
+    assert process.stdout is not None
+    process.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    """A 2,000-page site with duplicate links, fragments and reordered query strings."""
+    yield from serve(2000)
+
+
+@pytest.fixture(scope="session")
+def small_site() -> Iterator[Site]:
+    """The same kind of site with 200 pages, for tests about something else than scale."""
+    yield from serve(200)
+
+
+def node_env(redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "REDIS_"))}
+    env.update(REDIS_URL=redis_url, PYTHONWARNINGS="error", PYTHONPATH=str(ROOT))
+    return env
+
+
+NODE_SETTINGS = {
+    "MAX_IDLE_TIME_BEFORE_CLOSE": "2",
+    "SCHEDULER_HEARTBEAT_SECONDS": "0.2",
+    "ROBOTSTXT_OBEY": "False",
+    "LOG_LEVEL": "INFO",
+    "CONCURRENT_REQUESTS": "16",
+}
+
+
+def scrapy_command(*args: str, settings: dict[str, str] | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "scrapy", *args]
+    for name, value in (settings or {}).items():
+        cmd += ["-s", f"{name}={value}"]
+    return cmd
+
+
+def start_node(redis_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """A ``scrapy crawl site`` node in its own process, logging to ``log``."""
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            scrapy_command("crawl", "site", settings={**NODE_SETTINGS, **settings}),
+            cwd=ROOT, env=node_env(redis_url), stdout=handle, stderr=subprocess.STDOUT)
+
+
+def run_scrapy(redis_url: str, *args: str, stdin: str | None = None,
+               settings: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a ``scrapy`` command to its end and capture its output."""
+    return subprocess.run(scrapy_command(*args, settings=settings), cwd=ROOT,
+                          env=node_env(redis_url), input=stdin, capture_output=True, text=True,
+                          timeout=120)
+
+
+def wait_all(nodes: list[subprocess.Popen[bytes]], timeout: float = 240) -> list[int]:
+    """Wait for every node to exit; kill the rest and fail if they outlive ``timeout``."""
+    deadline = time.monotonic() + timeout
+    codes = []
+    for node in nodes:
+        try:
+            codes.append(node.wait(max(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            for other in nodes:
+                other.send_signal(signal.SIGKILL)
+            pytest.fail(f"a node did not finish within {timeout} s")
+    return codes

@@ -1,0 +1,29 @@
+"""Checks the tests share: what the export holds, what each node did."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import run_scrapy
+
+
+def export_titles(redis_url: str, folder: Path) -> Counter[str]:
+    """Export the crawl's items as JSON lines and count them by page title."""
+    target = folder / "items.jsonl"
+    result = run_scrapy(redis_url, "export", "site", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    return Counter(row["title"] for row in rows)
+
+
+def pages_crawled(log: Path) -> int:
+    """The ``response_received_count`` a node's final stats report (0 if none)."""
+    found = re.findall(r"'response_received_count': (\d+)", log.read_text(errors="replace"))
+    return int(found[-1]) if found else 0
+
+
+def expected_titles(pages: int) -> Counter[str]:
+    return Counter(f"Page {i}" for i in range(pages))

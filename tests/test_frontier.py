@@ -1,0 +1,161 @@
+"""The frontier's contract, run against a real Redis for every queue order."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio
+
+from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
+from crawler.keys import CrawlKeys
+
+KEYS = CrawlKeys("crawl", "t")
+
+
+def fp(url: str) -> bytes:
+    return hashlib.sha1(url.encode()).digest()
+
+
+def push(url: str, priority: int = 0, dont_filter: bool = False) -> Push:
+    return Push(None if dont_filter else fp(url), priority, b"r" + url.encode())
+
+
+def urls(entries: list[Entry]) -> list[str]:
+    return [e.payload.decode() for e in entries]
+
+
+def run(redis_url: str, body: Callable[..., Awaitable[Any]], order: str = "priority",
+        node: str = "n1", lease: float = 60) -> Any:
+    async def main() -> Any:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            frontier = Frontier(client, KEYS, order, node, lease)
+            await frontier.open(16)
+            return await body(frontier)
+        finally:
+            await client.aclose()
+    return asyncio.run(main())
+
+
+def test_duplicates_are_dropped_in_a_batch_and_across_batches(redis_url: str) -> None:
+    async def body(f: Frontier) -> tuple[int, int, int, int]:
+        a = await f.exchange(Outgoing(pushes=[push("u1"), push("u2"), push("u1")]))
+        b = await f.exchange(Outgoing(pushes=[push("u2"), push("u3")]))
+        return a.added, a.duplicates, b.added, b.duplicates
+    assert run(redis_url, body) == (2, 1, 1, 1)
+
+
+def test_dont_filter_requests_are_never_merged(redis_url: str) -> None:
+    async def body(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push("u", dont_filter=True)] * 3))
+        return urls((await f.exchange(Outgoing(pop=10))).popped)
+    assert run(redis_url, body) == ["u", "u", "u"]
+
+
+@pytest.mark.parametrize(("order", "expected"), [
+    ("priority", ["high1", "high2", "low1", "low2"]),
+    ("fifo", ["low1", "high1", "low2", "high2"]),
+    ("lifo", ["high2", "low2", "high1", "low1"]),
+])
+def test_pop_order(redis_url: str, order: str, expected: list[str]) -> None:
+    async def body(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push("low1", 0), push("high1", 5)]))
+        await f.exchange(Outgoing(pushes=[push("low2", 0), push("high2", 5)]))
+        first = (await f.exchange(Outgoing(pop=1))).popped
+        rest = (await f.exchange(Outgoing(pop=10))).popped
+        return urls(first + rest)
+    assert run(redis_url, body, order=order) == expected
+
+
+def test_popped_entries_are_leased_until_acked_by_their_node(redis_url: str,
+                                                            client: redis.Redis) -> None:
+    async def pop(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
+        return [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
+    ids = run(redis_url, pop, node="n1")
+    assert client.hlen(KEYS.leased) == 2 and client.zcard(KEYS.queue) == 0
+
+    async def ack(f: Frontier) -> int:
+        return (await f.exchange(Outgoing(acks=ids))).acked
+    assert run(redis_url, ack, node="n2") == 0, "another node acknowledged n1's lease"
+    assert run(redis_url, ack, node="n1") == 2
+    assert client.hlen(KEYS.leased) == 0 and client.zcard(KEYS.deadlines) == 0
+
+
+def test_released_entries_come_back_in_their_place(redis_url: str) -> None:
+    async def body(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push("a", 1), push("b", 0)]))
+        taken = (await f.exchange(Outgoing(pop=1))).popped
+        await f.exchange(Outgoing(pushes=[push("c", 0)], release=[e.id for e in taken]))
+        return urls((await f.exchange(Outgoing(pop=10))).popped)
+    assert run(redis_url, body) == ["a", "b", "c"]
+
+
+def test_expired_leases_are_reclaimed_by_any_node(redis_url: str, client: redis.Redis) -> None:
+    async def lease_short(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push("a"), push("b")], pop=2))
+    run(redis_url, lease_short, node="dead", lease=0.2)
+    asyncio.run(asyncio.sleep(0.3))
+
+    async def reclaim(f: Frontier) -> tuple[int, list[str]]:
+        got = await f.exchange(Outgoing(reclaim=True, pop=10))
+        return got.reclaimed, urls(got.popped)
+    assert run(redis_url, reclaim, node="alive") == (2, ["a", "b"])
+    assert client.hget(KEYS.stats, "reclaimed") == b"2"
+
+
+def test_renewed_leases_are_not_reclaimed(redis_url: str) -> None:
+    async def body(f: Frontier) -> int:
+        await f.exchange(Outgoing(pushes=[push("a")]))
+        ids = [e.id for e in (await f.exchange(Outgoing(pop=1))).popped]
+        await asyncio.sleep(0.6)
+        await f.exchange(Outgoing(renew=ids))
+        await asyncio.sleep(0.6)
+        return (await f.exchange(Outgoing(reclaim=True))).reclaimed
+    assert run(redis_url, body, lease=1.0) == 0
+
+
+def test_state_survives_close_and_reopen(redis_url: str) -> None:
+    async def fill(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
+    run(redis_url, fill)
+
+    async def reopen(f: Frontier) -> tuple[int, list[str]]:
+        dup = await f.exchange(Outgoing(pushes=[push("a")]))
+        return dup.duplicates, urls((await f.exchange(Outgoing(pop=10))).popped)
+    assert run(redis_url, reopen) == (1, ["a", "b"])
+
+
+def test_seeds_top_up_a_short_queue(redis_url: str, client: redis.Redis) -> None:
+    client.rpush(KEYS.start_urls, "https://s1", '{"url": "https://s2"}')
+
+    async def body(f: Frontier) -> list[Entry]:
+        await f.exchange(Outgoing(pushes=[push("q")]))
+        return (await f.exchange(Outgoing(pop=5))).popped
+    popped = run(redis_url, body)
+    assert [e.kind for e in popped] == [b"r", KIND_SEED, KIND_SEED]
+    assert urls(popped)[1:] == ["https://s1", '{"url": "https://s2"}']
+    assert client.llen(KEYS.start_urls) == 0 and client.hlen(KEYS.leased) == 3
+
+
+def test_the_fingerprint_layout_of_a_crawl_is_kept(redis_url: str) -> None:
+    async def body(f: Frontier) -> int:
+        return f.layout.bucket_bits if f.layout else -1
+
+    async def other(f: Frontier) -> int:
+        await f.open(8)
+        return f.layout.bucket_bits if f.layout else -1
+    run(redis_url, body)
+    assert run(redis_url, other) == 16
+
+
+def test_a_lost_script_cache_is_reloaded(redis_url: str, client: redis.Redis) -> None:
+    async def body(f: Frontier) -> int:
+        client.script_flush()
+        return (await f.exchange(Outgoing(pushes=[push("a")]))).added
+    assert run(redis_url, body) == 1

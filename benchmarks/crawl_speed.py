@@ -11,11 +11,16 @@ variant as a real ``scrapy`` subprocess, one node each, interleaved (A B C A B C
 * Redis commands per page: sum of ``calls`` in ``INFO commandstats`` deltas (this
   counts each command of a pipeline or MULTI, and the commands a Lua script calls);
 * Redis round trips per page: ``total_reads_processed`` deltas (one read event per
-  request or pipeline the server receives; approximate for very large pipelines).
+  request or pipeline the server receives; approximate for very large pipelines);
+* wall, startup (process start to first response) and close (last response to
+  process exit: the idle wait before close) seconds.
+
+The default site has 3000 pages so that the default run (3 variants x 3 runs)
+stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
 
 Usage::
 
-    python benchmarks/crawl_speed.py [--pages 5000] [--repeat 3] [--only scrapy,scrapy-redis,ours]
+    python benchmarks/crawl_speed.py [--pages 3000] [--repeat 3] [--only scrapy,scrapy-redis,ours]
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Run:
     responses: int = 0
     pages_per_s: float = 0.0
     wall_s: float = 0.0
+    startup_s: float = 0.0
+    close_s: float = 0.0
     commands: int | None = None
     round_trips: int | None = None
     by_command: dict[str, int] = field(default_factory=dict)
@@ -159,7 +166,7 @@ def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: s
         else:
             client.rpush(OURS_SEEDS_KEY, start_url)
         before = redis_counters(client)
-    started = time.monotonic()
+    started, started_unix = time.monotonic(), time.time()
     with open(run_dir / "output.log", "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
@@ -170,7 +177,7 @@ def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: s
             os.killpg(proc.pid, 9)
             proc.wait()
             result.error = f"timed out after {args.timeout:.0f}s"
-    result.wall_s = time.monotonic() - started
+    result.wall_s, ended_unix = time.monotonic() - started, time.time()
     if client is not None and before is not None:
         after = redis_counters(client)
         result.by_command = {k: n - before[0].get(k, 0) for k, n in after[0].items()
@@ -183,6 +190,8 @@ def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: s
     if stats_file.exists():
         data = json.loads(stats_file.read_text())
         result.responses, result.pages_per_s = data["responses"], data["pages_per_s"]
+        result.startup_s = data["first_response_unix"] - started_unix
+        result.close_s = ended_unix - data["last_response_unix"]
         result.ok = proc.returncode == 0 and result.responses > 0
     if not result.ok:
         result.error = result.error or f"exit code {proc.returncode}\n{error_excerpt(output)}"
@@ -197,13 +206,13 @@ def median(values: list[float]) -> float:
 def print_table(results: dict[str, list[Run]], pages: int) -> None:
     """One line per variant with medians over its successful runs, then details."""
     header = ("variant", "pages", "pages/s (median)", "min-max", "vs scrapy",
-              "Redis cmds/page", "round trips/page", "wall s")
+              "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s")
     rows = [header]
     base = median([r.pages_per_s for r in results.get("scrapy", []) if r.ok])
     for variant, runs in results.items():
         good = [r for r in runs if r.ok]
         if not good:
-            rows.append((variant, "-", "FAILED", "-", "-", "-", "-", "-"))
+            rows.append((variant, "-", "FAILED", *["-"] * (len(header) - 3)))
             continue
         speeds = [r.pages_per_s for r in good]
         counts = sorted({r.responses for r in good})
@@ -217,7 +226,8 @@ def print_table(results: dict[str, list[Run]], pages: int) -> None:
             "-" if ratio != ratio else f"{ratio:.2f}x",
             f"{median(per_page):.2f}" if per_page else "-",
             f"{median(trips):.2f}" if trips else "-",
-            f"{median([r.wall_s for r in good]):.1f}",
+            *(f"{median([getattr(r, a) for r in good]):.1f}"
+              for a in ("wall_s", "startup_s", "close_s")),
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
     for n, row in enumerate(rows):
@@ -257,7 +267,7 @@ def versions(nginx: str, redis_server: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, set up site + nginx + Redis, run the variants, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=5000, help="pages in the site (5000)")
+    parser.add_argument("--pages", type=int, default=3000, help="pages in the site (3000)")
     parser.add_argument("--links", type=int, default=10, help="links per page (10)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (3)")
     parser.add_argument("--only", default=",".join(VARIANTS),

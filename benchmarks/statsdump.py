@@ -28,6 +28,7 @@ class StatsDump:
         self.responses = 0
         self.first: float | None = None
         self.last: float | None = None
+        self.first_unix = self.last_unix = 0.0
         crawler.signals.connect(self.response_received, signal=signals.response_received)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -41,9 +42,9 @@ class StatsDump:
 
     def response_received(self, **kwargs: Any) -> None:
         """Count one response and move the time window's end."""
-        now = time.monotonic()
+        now, self.last_unix = time.monotonic(), time.time()
         if self.first is None:
-            self.first = now
+            self.first, self.first_unix = now, self.last_unix
         self.last = now
         self.responses += 1
 
@@ -55,6 +56,8 @@ class StatsDump:
             "reason": reason,
             "responses": self.responses,
             "window_s": window,
+            "first_response_unix": self.first_unix,
+            "last_response_unix": self.last_unix,
             "pages_per_s": self.responses / window if window > 0 else 0.0,
             "stats": self.crawler.stats.get_stats(),
         }

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
     "SCHEDULER_NODE_TIMEOUT": 30.0,
     "SCHEDULER_FLUSH_DELAY": 0.005,
+    "SCHEDULER_MAX_ATTEMPTS": 5,
     "MAX_IDLE_TIME_BEFORE_CLOSE": 10.0,
     "FINGERPRINT_BUCKET_BITS": 16,
     "ITEM_KEY_FIELD": "url",
@@ -58,6 +59,7 @@ class FrontierConfig:
     heartbeat_seconds: float
     node_timeout: float
     flush_delay: float
+    max_attempts: int
     idle_timeout: float
     bucket_bits: int
     item_key_field: str
@@ -113,6 +115,7 @@ class FrontierConfig:
             heartbeat_seconds=number("SCHEDULER_HEARTBEAT_SECONDS", 0.1),
             node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),
             flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
+            max_attempts=int(number("SCHEDULER_MAX_ATTEMPTS", 1)),
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
             bucket_bits=bits,
             item_key_field=str(get("ITEM_KEY_FIELD")),

@@ -64,6 +64,7 @@ class Outgoing:
     dead: list[tuple[Entry, str]] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
     release: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
     renew: list[str] = field(default_factory=list)
     pop: int = 0
     heartbeat: dict[str, Any] | None = None
@@ -90,6 +91,7 @@ class Incoming:
     duplicates: int = 0
     acked: int = 0
     reclaimed: int = 0
+    poisoned: int = 0
     popped: list[Entry] = field(default_factory=list)
     cluster: ClusterView | None = None
 
@@ -99,13 +101,14 @@ class Frontier:
 
     def __init__(
         self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
-        lease_seconds: float,
+        lease_seconds: float, max_attempts: int,
     ) -> None:
         self.client = client
         self.keys = keys
         self.order = order
         self.node_id = node_id
         self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
         self.layout: FingerprintLayout | None = None
 
     async def open(self, bucket_bits: int) -> None:
@@ -147,13 +150,18 @@ class Frontier:
             plan.append("push")
         if out.dead:
             pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
-            scripts.ACK.queue(pipe, [self.keys.leased, self.keys.deadlines, self.keys.stats],
+            scripts.ACK.queue(pipe, self._ack_keys(),
                               [self.node_id, "dead", *[e.id for e, _ in out.dead]])
             plan += ["dead", "ack_dead"]
         if out.acks:
-            scripts.ACK.queue(pipe, [self.keys.leased, self.keys.deadlines, self.keys.stats],
-                              [self.node_id, "done", *out.acks])
+            scripts.ACK.queue(pipe, self._ack_keys(), [self.node_id, "done", *out.acks])
             plan.append("ack")
+        if out.failed:
+            scripts.RELEASE.queue(
+                pipe, self._release_keys(),
+                ["failed", self.node_id, self.max_attempts,
+                 *[part for pair in out.failed for part in pair]])
+            plan.append("failed")
         if out.release:
             scripts.RELEASE.queue(pipe, self._release_keys(), ["ids", self.node_id, *out.release])
             plan.append("release")
@@ -162,13 +170,14 @@ class Frontier:
                                 [self.node_id, self.lease_seconds, *out.renew])
             plan.append("renew")
         if out.reclaim:
-            scripts.RELEASE.queue(pipe, self._release_keys(), ["expired", RECLAIM_LIMIT])
+            scripts.RELEASE.queue(pipe, self._release_keys(),
+                                  ["expired", RECLAIM_LIMIT, self.max_attempts])
             plan.append("reclaim")
         if out.pop:
             scripts.POP.queue(
                 pipe,
                 [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
-                 self.keys.sequence],
+                 self.keys.sequence, self.keys.retry],
                 [out.pop, self.lease_seconds, self.node_id],
             )
             plan.append("pop")
@@ -176,7 +185,7 @@ class Frontier:
             scripts.HEARTBEAT.queue(
                 pipe,
                 [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
-                 self.keys.stats],
+                 self.keys.stats, self.keys.retry],
                 [self.node_id, json.dumps(out.heartbeat)],
             )
             plan.append("heartbeat")
@@ -196,8 +205,12 @@ class Frontier:
         keys = [self.keys.queue, self.keys.sequence, self.keys.stats, *bucket_index]
         scripts.PUSH.queue(pipe, keys, args)
 
+    def _ack_keys(self) -> list[str]:
+        return [self.keys.leased, self.keys.deadlines, self.keys.stats, self.keys.attempts]
+
     def _release_keys(self) -> list[str]:
-        return [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.stats]
+        return [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.stats,
+                self.keys.attempts, self.keys.dead, self.keys.retry]
 
     def _dead_letter(self, entry: Entry, reason: str) -> str:
         return json.dumps({
@@ -214,8 +227,9 @@ class Frontier:
                 got.duplicates += int(result[1])
             elif step == "ack":
                 got.acked += int(result)
-            elif step == "reclaim":
-                got.reclaimed += int(result)
+            elif step in ("reclaim", "failed"):
+                got.reclaimed += int(result[0]) if step == "reclaim" else 0
+                got.poisoned += int(result[1])
             elif step == "pop":
                 got.popped = [Entry.parse(raw) for raw in result]
             elif step == "heartbeat":

@@ -33,6 +33,12 @@ class CrawlKeys:
         return self._key("queue")
 
     @property
+    def retry(self) -> str:
+        """Sorted set like the queue, of entries that failed once: popped one a batch, so
+        that a request that crashes nodes never takes the same batch-mates down twice."""
+        return self._key("retry")
+
+    @property
     def sequence(self) -> str:
         """Counter that numbers entries, so that equal scores pop first-in first-out."""
         return self._key("seq")
@@ -67,6 +73,11 @@ class CrawlKeys:
     def seen_bucket(self, bucket: str) -> str:
         """Hash of one fingerprint bucket: digest remainder -> empty value."""
         return self._key(f"seen:{bucket}")
+
+    @property
+    def attempts(self) -> str:
+        """Hash: entry id -> JSON list of its failed attempts (lease expired, callback raised)."""
+        return self._key("attempts")
 
     @property
     def stats(self) -> str:

@@ -4,12 +4,15 @@
 the first line of stdout. Page ``i`` lives at ``/page?id=i&lang=en``; its links come
 in forms a crawler must recognise as the same page: parameters in another order, a
 ``#fragment``, the same link twice. Every page is reachable from page 0 (pages 2i+1
-and 2i+2 are always linked), plus a few pseudo-random links a page.
+and 2i+2 are always linked), plus a few pseudo-random links a page. ``/_hits`` answers
+how often each page was served, as JSON, so a test can count duplicate downloads.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections import Counter
 import random
 from urllib.parse import parse_qs
 
@@ -48,8 +51,12 @@ class Pages(Resource):
     def __init__(self, pages: int, seed: int) -> None:
         super().__init__()
         self.pages, self.seed = pages, seed
+        self.hits: Counter[int] = Counter()
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802 (Twisted's name)
+        if request.path == b"/_hits":
+            request.setHeader(b"content-type", b"application/json")
+            return json.dumps(self.hits).encode()
         if request.path != b"/page":
             request.setResponseCode(404)
             return b"not found"
@@ -62,6 +69,7 @@ class Pages(Resource):
         if not 0 <= i < self.pages:
             request.setResponseCode(404)
             return b"no such page"
+        self.hits[i] += 1
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         return render(i, self.pages, self.seed)
 

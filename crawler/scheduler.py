@@ -13,6 +13,8 @@ from collections import deque
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Response
+from twisted.python.failure import Failure
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 
@@ -67,7 +69,7 @@ class RedisScheduler:
         client = await connection.async_client(self.config, url)
         node_id = new_node_id()
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
-                            self.config.lease_seconds)
+                            self.config.lease_seconds, self.config.max_attempts)
         if self.config.flush_on_start:
             deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
                                          keep=[self.keys.start_urls])
@@ -76,6 +78,7 @@ class RedisScheduler:
         await frontier.open(self.config.bucket_bits)
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
+        self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
         self.sync.start()
         logger.info("Frontier of crawl %r at %s, node %s", self.keys.crawl,
                     connection.redact(url), node_id)
@@ -97,6 +100,11 @@ class RedisScheduler:
     def _on_idle(self) -> None:
         if self.sync is None or not self.sync.crawl_finished:
             raise DontCloseSpider
+
+    def _on_spider_error(self, failure: Failure, response: Response) -> None:
+        """A callback raised: its request is an attempt that failed, not a done one."""
+        if self.sync is not None and response.request is not None:
+            self.sync.failed(response.request, f"{failure.type.__name__}: {failure.value}")
 
     def has_pending_requests(self) -> bool:
         """True while requests wait here, locally; the cluster's queue is the sync's affair."""

@@ -54,6 +54,8 @@ class FrontierSync:
         self.acks: list[str] = []
         self.dead: list[tuple[Entry, str]] = []
         self.handed: dict[Request, str] = {}
+        self.failures: dict[Request, str] = {}
+        self.failed_ids: list[tuple[str, str]] = []
         self.stopping = False
         self.crawl_finished = False
         self._wake = asyncio.Event()
@@ -81,6 +83,11 @@ class FrontierSync:
         self.handed[request] = entry_id
         if len(self.scheduler.buffer) <= self.config.prefetch // 2:
             self._wake.set()
+
+    def failed(self, request: Request, reason: str) -> None:
+        """The callback of ``request`` raised: count an attempt instead of acking it."""
+        if request in self.handed:
+            self.failures[request] = reason[:500]
 
     def has_outgoing(self) -> bool:
         """Whether something waits to be sent."""
@@ -164,6 +171,7 @@ class FrontierSync:
         del self.pushes[:len(out.pushes)]
         del self.acks[:len(out.acks)]
         del self.dead[:len(out.dead)]
+        del self.failed_ids[:len(out.failed)]
         if out.renew:
             self._last_renew = now
         if beat:
@@ -177,7 +185,12 @@ class FrontierSync:
         """Move requests the engine is done with (callback finished) to the acks."""
         done = [r for r in self.handed if r not in self.inprogress]
         for request in done:
-            self.acks.append(self.handed.pop(request))
+            entry_id = self.handed.pop(request)
+            reason = self.failures.pop(request, None)
+            if reason is None:
+                self.acks.append(entry_id)
+            else:
+                self.failed_ids.append((entry_id, reason))
 
     def _outgoing(self, pop: int, beat: bool) -> Outgoing:
         renew_due = time.monotonic() - self._last_renew >= self.config.lease_seconds / 3
@@ -186,11 +199,13 @@ class FrontierSync:
             renew = list(self.handed.values()) + [i for i, _ in self.scheduler.buffer]
         return Outgoing(
             pushes=list(self.pushes), dead=list(self.dead), acks=list(self.acks),
+            failed=list(self.failed_ids),
             renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
         )
 
     def _node_state(self) -> dict[str, Any]:
-        busy = self.scheduler.buffer or self.handed or self.pushes or self.acks or self.dead
+        busy = (self.scheduler.buffer or self.handed or self.pushes or self.acks or self.dead
+                or self.failed_ids)
         now = time.monotonic()
         if busy:
             self._idle_since = None
@@ -219,6 +234,10 @@ class FrontierSync:
         if got.reclaimed:
             self.stats.inc_value("frontier/reclaimed", got.reclaimed)
             logger.info("Reclaimed %d requests whose lease had expired", got.reclaimed)
+        if got.poisoned:
+            self.stats.inc_value("frontier/poisoned", got.poisoned)
+            logger.warning("%d requests failed %d times and went to the dead letters (%s)",
+                           got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
         for entry in got.popped:
             self._take(entry)
         if got.popped:
@@ -228,7 +247,8 @@ class FrontierSync:
             view = got.cluster
             self.crawl_finished = cluster.crawl_finished(
                 view, self.config.idle_timeout, self.config.node_timeout)
-            if not view.enqueued and not view.seeds and not self._waiting_logged:
+            nothing = not (view.enqueued or view.seeds or got.popped or self.handed)
+            if nothing and not self._waiting_logged:
                 self._waiting_logged = True
                 logger.info("Waiting for seeds in %s (scrapy seed %s FILE)",
                             self.frontier.keys.start_urls, self.frontier.keys.crawl)

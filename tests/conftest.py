@@ -3,7 +3,9 @@ site, and helpers that run real ``scrapy`` processes from the project root."""
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 import signal
 import socket
 import subprocess
@@ -92,6 +94,11 @@ class Site:
     def page(self, i: int) -> str:
         return f"{self.url}/page?id={i}&lang=en"
 
+    def hits(self) -> dict[int, int]:
+        """How often the site served each page so far."""
+        with urllib.request.urlopen(f"{self.url}/_hits") as answer:
+            return {int(k): v for k, v in json.loads(answer.read()).items()}
+
 
 def start_site(pages: int) -> tuple[subprocess.Popen[str], Site]:
     process = subprocess.Popen(
@@ -145,11 +152,12 @@ def scrapy_command(*args: str, settings: dict[str, str] | None = None) -> list[s
     return cmd
 
 
-def start_node(redis_url: str, log: Path, **settings: str) -> subprocess.Popen[bytes]:
-    """A ``scrapy crawl site`` node in its own process, logging to ``log``."""
+def start_node(redis_url: str, log: Path, spider: str = "site",
+               **settings: str) -> subprocess.Popen[bytes]:
+    """A ``scrapy crawl SPIDER`` node in its own process, logging to ``log``."""
     with log.open("ab") as handle:
         return subprocess.Popen(
-            scrapy_command("crawl", "site", settings={**NODE_SETTINGS, **settings}),
+            scrapy_command("crawl", spider, settings={**NODE_SETTINGS, **settings}),
             cwd=ROOT, env=node_env(redis_url), stdout=handle, stderr=subprocess.STDOUT)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,7 +35,7 @@ def run(redis_url: str, body: Callable[..., Awaitable[Any]], order: str = "prior
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            frontier = Frontier(client, KEYS, order, node, lease)
+            frontier = Frontier(client, KEYS, order, node, lease, max_attempts=3)
             await frontier.open(16)
             return await body(frontier)
         finally:
@@ -102,11 +103,23 @@ def test_expired_leases_are_reclaimed_by_any_node(redis_url: str, client: redis.
     run(redis_url, lease_short, node="dead", lease=0.2)
     asyncio.run(asyncio.sleep(0.3))
 
-    async def reclaim(f: Frontier) -> tuple[int, list[str]]:
+    async def reclaim(f: Frontier) -> tuple[int, list[str], list[str]]:
         got = await f.exchange(Outgoing(reclaim=True, pop=10))
-        return got.reclaimed, urls(got.popped)
-    assert run(redis_url, reclaim, node="alive") == (2, ["a", "b"])
+        second = await f.exchange(Outgoing(pop=10))
+        return got.reclaimed, urls(got.popped), urls(second.popped)
+    # Reclaimed entries are suspects: they come back one a batch, never together.
+    assert run(redis_url, reclaim, node="alive") == (2, ["a"], ["b"])
     assert client.hget(KEYS.stats, "reclaimed") == b"2"
+
+
+def test_a_retried_entry_shares_its_batch_with_fresh_ones_only(redis_url: str) -> None:
+    async def body(f: Frontier) -> list[list[str]]:
+        await f.exchange(Outgoing(pushes=[push("x"), push("y")]))
+        ids = [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
+        await f.exchange(Outgoing(failed=[(i, "crash") for i in ids],
+                                  pushes=[push("fresh1"), push("fresh2")]))
+        return [urls((await f.exchange(Outgoing(pop=2))).popped) for _ in range(3)]
+    assert run(redis_url, body) == [["x", "fresh1"], ["y", "fresh2"], []]
 
 
 def test_renewed_leases_are_not_reclaimed(redis_url: str) -> None:
@@ -159,3 +172,36 @@ def test_a_lost_script_cache_is_reloaded(redis_url: str, client: redis.Redis) ->
         client.script_flush()
         return (await f.exchange(Outgoing(pushes=[push("a")]))).added
     assert run(redis_url, body) == 1
+
+
+def test_an_entry_that_keeps_failing_becomes_a_dead_letter_with_its_history(
+        redis_url: str, client: redis.Redis) -> None:
+    async def body(f: Frontier) -> list[tuple[int, int]]:
+        await f.exchange(Outgoing(pushes=[push("poison"), push("fine")]))
+        rounds = []
+        for attempt in range(3):
+            popped = (await f.exchange(Outgoing(pop=10))).popped
+            by_url = {e.payload: e.id for e in popped}
+            got = await f.exchange(Outgoing(
+                failed=[(by_url[b"poison"], f"ValueError: try {attempt}")],
+                release=[by_url[b"fine"]]))
+            rounds.append((len(popped), got.poisoned))
+        return rounds
+    assert run(redis_url, body) == [(2, 0), (2, 0), (2, 1)]
+    assert client.zcard(KEYS.queue) == 1 and client.hlen(KEYS.leased) == 0
+    (letter,) = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
+    assert letter["entry"] == "rpoison"
+    assert letter["reason"] == "poison: failed 3 times, last: ValueError: try 2"
+    assert [h["reason"] for h in letter["history"]] == [f"ValueError: try {i}" for i in range(3)]
+    assert client.hlen(KEYS.attempts) == 0
+
+
+def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis) -> None:
+    async def body(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push("flaky")]))
+        (entry,) = (await f.exchange(Outgoing(pop=1))).popped
+        await f.exchange(Outgoing(failed=[(entry.id, "timeout")]))
+        (entry,) = (await f.exchange(Outgoing(pop=1))).popped
+        await f.exchange(Outgoing(acks=[entry.id]))
+    run(redis_url, body)
+    assert client.hlen(KEYS.attempts) == 0 and client.llen(KEYS.dead) == 0

@@ -19,13 +19,14 @@ def crawl_status(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig) -
     pipe = client.pipeline(transaction=False)
     pipe.time()
     pipe.zcard(keys.queue)
+    pipe.zcard(keys.retry)
     pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)
     pipe.hgetall(keys.stats)
     pipe.xlen(keys.items)
     pipe.llen(keys.dead)
     pipe.hgetall(keys.nodes)
-    (secs, micros), queued, leased, seeds_type, stats, items, dead, nodes = pipe.execute()
+    (secs, micros), queued, retry, leased, seeds_type, stats, items, dead, nodes = pipe.execute()
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
     counter = seeds_len.get(seeds_type)
@@ -41,13 +42,16 @@ def crawl_status(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig) -
         })
     return {
         "crawl": keys.crawl,
-        "queued": queued,
+        "queued": queued + retry,
+        "retrying": retry,
         "in_progress": leased,
         "seeds_waiting": counter(keys.start_urls) if counter else 0,
         "fingerprints": counts.get("seen", 0),
         "duplicates_dropped": counts.get("duplicates", 0),
         "done": counts.get("done", 0),
         "reclaimed": counts.get("reclaimed", 0),
+        "failed_attempts": counts.get("failed", 0),
+        "poisoned": counts.get("poisoned", 0),
         "items": items,
         "dead_letters": dead,
         "nodes": node_rows,
@@ -78,7 +82,10 @@ class Command(CrawlCommand):
         for label, key in (("queued", "queued"), ("in progress (leased)", "in_progress"),
                            ("seeds waiting", "seeds_waiting"), ("fingerprints", "fingerprints"),
                            ("duplicates dropped", "duplicates_dropped"),
+                           ("  of which retrying", "retrying"),
                            ("requests done", "done"), ("leases reclaimed", "reclaimed"),
+                           ("callback failures", "failed_attempts"),
+                           ("poison requests", "poisoned"),
                            ("items stored", "items"), ("dead letters", "dead_letters")):
             print(f"  {label:<22}{status[key]:>12}")
         rows = status["nodes"]

@@ -1,7 +1,8 @@
 -- heartbeat: record this node's state with the server's time, and read the cluster's.
 -- KEYS[1] nodes hash   KEYS[2] queue   KEYS[3] leased hash   KEYS[4] start_urls   KEYS[5] stats
+-- KEYS[6] retry set
 -- ARGV[1] node id   ARGV[2] node state as a JSON object (its "beat" field is set here)
--- Returns {server time, queue length, leased count, seeds waiting, enqueued ever, nodes...}
+-- Returns {server time, queued (queue + retry), leased, seeds waiting, enqueued ever, nodes...}
 -- where nodes is a flat list of node id, JSON state.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -14,5 +15,6 @@ if kind == 'list' then seeds = redis.call('LLEN', KEYS[4])
 elseif kind == 'set' then seeds = redis.call('SCARD', KEYS[4])
 elseif kind == 'zset' then seeds = redis.call('ZCARD', KEYS[4]) end
 local enqueued = redis.call('HGET', KEYS[5], 'enqueued') or '0'
-return {tostring(now), redis.call('ZCARD', KEYS[2]), redis.call('HLEN', KEYS[3]), seeds,
+return {tostring(now), redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[6]),
+        redis.call('HLEN', KEYS[3]), seeds,
         enqueued, redis.call('HGETALL', KEYS[1])}

@@ -1,9 +1,12 @@
--- pop: take up to N entries under a lease; top up from the seeds when the queue runs short.
+-- pop: take up to N entries under a lease: at most one from the retry set (entries that
+-- failed before: one a batch, so a request that crashes nodes cannot drag the same
+-- batch-mates down again), then from the queue, then from the seeds when both run short.
 -- KEYS[1] queue  KEYS[2] leased hash  KEYS[3] deadlines  KEYS[4] start_urls  KEYS[5] sequence
+-- KEYS[6] retry set
 -- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
 -- An entry is "<16-digit id><kind><payload>"; kind "r" = request, "s" = raw seed.
 -- leased[id] = "<node> <score> <entry>", deadlines[id] = server time + lease.
--- Returns the leased entries, queue order first, then seeds.
+-- Returns the leased entries: the retried one first, then queue order, then seeds.
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local deadline = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[2])
@@ -14,8 +17,12 @@ local function lease(entry, score)
   redis.call('ZADD', KEYS[3], deadline, id)
   out[#out + 1] = entry
 end
-local popped = redis.call('ZPOPMIN', KEYS[1], n)
-for i = 1, #popped, 2 do lease(popped[i], popped[i + 1]) end
+local retried = redis.call('ZPOPMIN', KEYS[6], 1)
+if #retried > 0 then lease(retried[1], retried[2]) end
+if n - #out > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[1], n - #out)
+  for i = 1, #popped, 2 do lease(popped[i], popped[i + 1]) end
+end
 local short = n - #out
 if short > 0 then
   local kind = redis.call('TYPE', KEYS[4]).ok

@@ -1,34 +1,67 @@
 -- release: put leased entries back in the queue with their original score.
 -- KEYS[1] queue   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] stats hash
--- ARGV[1] "ids": hand back ARGV[3..], leased by node ARGV[2] (graceful stop)
---         "expired": reclaim up to ARGV[2] entries whose lease deadline has passed
--- Returns the number of entries put back.
-local ids
+-- KEYS[5] attempts hash (id -> JSON list of failed attempts)   KEYS[6] dead letters list
+-- KEYS[7] retry sorted set: where failed and expired entries go back (popped one a batch)
+-- ARGV[1] mode:
+--   "ids"     hand back ARGV[3..], leased by node ARGV[2] (graceful stop; not an attempt)
+--   "failed"  node ARGV[2] failed ARGV[4], ARGV[5] ... (id, reason pairs); ARGV[3] = max attempts
+--   "expired" reclaim up to ARGV[2] entries whose lease deadline passed; ARGV[3] = max attempts
+-- A failed or expired entry is an attempt; at max attempts it goes to the dead letters
+-- with its history instead of back to the queue (a poison request).
+-- Returns {entries put back, entries dead-lettered}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local mode = ARGV[1]
+local todo = {}   -- {id, reason or false}
 local owner = nil
-local stat = 'released'
-if ARGV[1] == 'expired' then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-  ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-  stat = 'reclaimed'
+local max_attempts = 0
+if mode == 'expired' then
+  max_attempts = tonumber(ARGV[3])
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))) do
+    todo[#todo + 1] = {id, 'lease expired'}
+  end
+elseif mode == 'failed' then
+  owner = ARGV[2] .. ' '
+  max_attempts = tonumber(ARGV[3])
+  for i = 4, #ARGV, 2 do todo[#todo + 1] = {ARGV[i], ARGV[i + 1]} end
 else
   owner = ARGV[2] .. ' '
-  ids = {}
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+  for i = 3, #ARGV do todo[#todo + 1] = {ARGV[i], false} end
 end
-local back = 0
-for _, id in ipairs(ids) do
+local back, dead = 0, 0
+for _, job in ipairs(todo) do
+  local id, reason = job[1], job[2]
   local v = redis.call('HGET', KEYS[2], id)
   if v and (owner == nil or string.sub(v, 1, #owner) == owner) then
     local s1 = string.find(v, ' ', 1, true)
     local s2 = string.find(v, ' ', s1 + 1, true)
-    redis.call('ZADD', KEYS[1], tonumber(string.sub(v, s1 + 1, s2 - 1)), string.sub(v, s2 + 1))
+    local node, score, entry = string.sub(v, 1, s1 - 1), string.sub(v, s1 + 1, s2 - 1), string.sub(v, s2 + 1)
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
-    back = back + 1
+    local poisoned = false
+    if reason then
+      local history = cjson.decode(redis.call('HGET', KEYS[5], id) or '[]')
+      history[#history + 1] = {node = node, reason = reason, time = now}
+      if #history >= max_attempts then
+        poisoned = true
+        redis.call('HDEL', KEYS[5], id)
+        redis.call('LPUSH', KEYS[6], cjson.encode({
+          id = id, reason = 'poison: failed ' .. #history .. ' times, last: ' .. reason,
+          history = history, entry = string.sub(entry, 17), time = now}))
+        dead = dead + 1
+      else
+        redis.call('HSET', KEYS[5], id, cjson.encode(history))
+      end
+    end
+    if not poisoned then
+      redis.call('ZADD', reason and KEYS[7] or KEYS[1], tonumber(score), entry)
+      back = back + 1
+    end
   elseif not v then
     redis.call('ZREM', KEYS[3], id)
   end
 end
+local stat = ({ids = 'released', failed = 'failed', expired = 'reclaimed'})[mode]
 if back > 0 then redis.call('HINCRBY', KEYS[4], stat, back) end
-return back
+if dead > 0 then redis.call('HINCRBY', KEYS[4], 'poisoned', dead) end
+return {back, dead}

@@ -1,0 +1,1 @@
+"""Spiders that misbehave on purpose, for the fault tests (``SPIDER_MODULES``)."""

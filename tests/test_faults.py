@@ -1,0 +1,121 @@
+"""Fault injection with real processes: killed nodes, a restarted Redis, poison pages.
+
+Every test checks what a user would: the export holds every reachable page exactly once.
+Randomness is seeded, times are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from crawler.keys import CrawlKeys
+from tests.conftest import (
+    RedisServer,
+    Site,
+    free_port,
+    run_scrapy,
+    serve,
+    start_node,
+    wait_all,
+)
+from tests.helpers import expected_titles, export_titles
+
+KEYS = CrawlKeys("crawl", "site")
+FAST_FAILOVER = {"SCHEDULER_LEASE_SECONDS": "2", "SCHEDULER_NODE_TIMEOUT": "2",
+                 "SCHEDULER_PREFETCH": "16"}
+
+
+@pytest.fixture(scope="module")
+def big_site() -> Site:
+    yield from serve(5000)
+
+
+def test_ten_kill_9s_lose_nothing(redis_url: str, client: redis.Redis, big_site: Site,
+                                  tmp_path: Path) -> None:
+    rng = random.Random(20261123)
+    run_scrapy(redis_url, "seed", "site", "-", stdin=big_site.page(0) + "\n")
+    logs = iter(tmp_path / f"node{i}.log" for i in range(100))
+    nodes = [start_node(redis_url, next(logs), **FAST_FAILOVER) for _ in range(3)]
+    kills = 0
+    while kills < 10:
+        time.sleep(rng.uniform(0.5, 2.0))
+        stored = client.xlen(KEYS.items)
+        assert stored < big_site.pages, f"the crawl ended after only {kills} kills"
+        victim = rng.randrange(len(nodes))
+        nodes[victim].send_signal(signal.SIGKILL)
+        nodes[victim].wait()
+        kills += 1
+        nodes[victim] = start_node(redis_url, next(logs), **FAST_FAILOVER)
+
+    assert wait_all(nodes) == [0, 0, 0]
+    assert export_titles(redis_url, tmp_path) == expected_titles(big_site.pages)
+    twice = sum(n - 1 for n in big_site.hits().values() if n > 1)
+    print(f"\n10 kill -9s: {twice} pages downloaded twice, 0 lost")
+    in_flight_per_node = 16 + 16  # prefetch + CONCURRENT_REQUESTS
+    assert twice <= kills * in_flight_per_node
+    assert client.llen(KEYS.dead) == 0
+
+
+def test_redis_restart_mid_crawl_loses_nothing(site: Site, tmp_path: Path) -> None:
+    server = RedisServer(free_port(), tmp_path / "redis")
+    server.folder.mkdir()
+    server.start("--appendonly", "yes")
+    try:
+        client = redis.Redis.from_url(server.url)
+        run_scrapy(server.url, "seed", "site", "-", stdin=site.page(0) + "\n")
+        logs = [tmp_path / "node1.log", tmp_path / "node2.log"]
+        nodes = [start_node(server.url, log) for log in logs]
+        while client.xlen(KEYS.items) < site.pages * 0.4:
+            time.sleep(0.05)
+        server.stop()
+        time.sleep(2)
+        server.start("--appendonly", "yes")
+        assert wait_all(nodes) == [0, 0]
+        assert export_titles(server.url, tmp_path) == expected_titles(site.pages)
+        text = "".join(log.read_text() for log in logs)
+        assert "unreachable" in text and "is back after" in text
+    finally:
+        server.stop()
+
+
+def test_poison_pages_end_in_the_dead_letters(redis_url: str, client: redis.Redis,
+                                              small_site: Site, tmp_path: Path) -> None:
+    settings = {**FAST_FAILOVER, "SPIDER_MODULES": "spiders,tests.spiders",
+                "SCHEDULER_MAX_ATTEMPTS": "3"}
+    client.rpush(CrawlKeys("crawl", "poison").start_urls, small_site.page(0))
+    logs = iter(tmp_path / f"node{i}.log" for i in range(50))
+    nodes = [start_node(redis_url, next(logs), spider="poison", **settings) for _ in range(2)]
+    crashes = 0
+    deadline = time.monotonic() + 240
+    while any(n.poll() is None for n in nodes) or any(n.returncode for n in nodes):
+        assert time.monotonic() < deadline, "the crawl did not end"
+        for i, node in enumerate(nodes):
+            if node.poll() is not None and node.returncode != 0:
+                crashes += 1  # the crashing page took this node down: start another
+                nodes[i] = start_node(redis_url, next(logs), spider="poison", **settings)
+        time.sleep(0.2)
+
+    keys = CrawlKeys("crawl", "poison")
+    dead = {json.loads(d)["entry"]: json.loads(d) for d in client.lrange(keys.dead, 0, -1)}
+    by_page = {json.loads(entry[1:])["url"].split("id=")[1].split("&")[0]: letter
+               for entry, letter in dead.items()}
+    assert sorted(by_page) == ["7", "9"]
+    assert by_page["7"]["reason"].startswith("poison: failed 3 times")
+    assert any(h["reason"].startswith("ValueError: this page always fails")
+               for h in by_page["7"]["history"])
+    assert by_page["9"]["reason"] == "poison: failed 3 times, last: lease expired"
+    assert crashes == 3
+    target = tmp_path / "poison.jsonl"
+    exported = run_scrapy(redis_url, "export", "poison", "-o", str(target),
+                          settings={"SPIDER_MODULES": settings["SPIDER_MODULES"]})
+    assert exported.returncode == 0, exported.stderr
+    titles = [json.loads(row)["title"] for row in target.read_text().splitlines()]
+    assert sorted(titles) == sorted(
+        {f"Page {i}" for i in range(small_site.pages)} - {"Page 7", "Page 9"})

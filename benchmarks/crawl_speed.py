@@ -3,17 +3,17 @@
 One run generates a static site (``benchmarks/site.py``), serves it with a private
 nginx, starts a private ``redis-server``, then crawls the whole site with each
 variant as a real ``scrapy`` subprocess, one node each, interleaved (A B C A B C
-...) ``--repeat`` times, and prints medians:
+...) ``--repeat`` times, and prints medians of:
 
-* pages/s = responses / (last response - first response), measured in the crawl
-  process by ``benchmarks/statsdump.py``: start-up and the idle wait before close
-  are left out for every variant alike;
-* Redis commands per page: sum of ``calls`` in ``INFO commandstats`` deltas (this
-  counts each command of a pipeline or MULTI, and the commands a Lua script calls);
-* Redis round trips per page: ``total_reads_processed`` deltas (one read event per
+* pages/s = responses / (last response - first response), timed inside the crawl
+  process by ``benchmarks/statsdump.py``, so start-up and the idle wait before
+  close are left out for every variant alike;
+* Redis commands/page: the sum of ``calls`` in ``INFO commandstats`` deltas. This
+  counts every command of a pipeline or MULTI and every command a Lua script calls;
+* Redis round trips/page: ``total_reads_processed`` deltas (one read event per
   request or pipeline the server receives; approximate for very large pipelines);
 * wall, startup (process start to first response) and close (last response to
-  process exit: the idle wait before close) seconds.
+  exit, i.e. the idle wait before close) seconds.
 
 The default site has 3000 pages so that the default run (3 variants x 3 runs)
 stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import shutil
@@ -37,7 +38,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python benchmarks/crawl_speed.py` puts benchmarks/ first
@@ -49,16 +49,14 @@ from benchmarks import site  # noqa: E402
 VARIANTS = ("scrapy", "scrapy-redis", "ours")
 REDIS_VARIANTS = ("scrapy-redis", "ours")
 HERE = Path(__file__).resolve().parent
+SEED_KEYS = {"scrapy-redis": "bench:start_urls", "ours": "crawl:{site}:start_urls"}
 OURS_SPIDER = "site"
-OURS_SEEDS_KEY = "crawl:{site}:start_urls"
-SCRAPY_REDIS_SEEDS_KEY = "bench:start_urls"
 
 
 @dataclass
 class Run:
     """The outcome of one crawl process."""
 
-    variant: str
     ok: bool = False
     responses: int = 0
     pages_per_s: float = 0.0
@@ -84,11 +82,11 @@ class RedisServer:
     def start(self) -> redis.Redis:
         """Start the server; return a client once it answers PING."""
         try:
-            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                         preexec_fn=site.die_with_parent)
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
+                                         stdin=subprocess.DEVNULL, preexec_fn=site.die_with_parent)
         except FileNotFoundError:
-            raise RuntimeError("redis-server not found: sudo apt-get install -y redis-server") from None
-        site.wait_for_port(self.port, self.proc)
+            raise RuntimeError("redis-server not found: apt-get install -y redis-server") from None
+        site.wait_for_port(self.port, self.proc, "redis-server")
         client = redis.Redis.from_url(self.url)
         client.ping()
         return client
@@ -111,34 +109,33 @@ def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:
 def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_url: str,
                 stats_file: Path) -> tuple[list[str], Path, dict[str, str]]:
     """The scrapy command line, working directory and environment of one run."""
-    common = {
+    common: dict[str, object] = {
         "LOG_LEVEL": args.log_level, "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.concurrency, "DOWNLOAD_DELAY": 0,
-        "AUTOTHROTTLE_ENABLED": "False", "HTTPCACHE_ENABLED": "False",
-        "ROBOTSTXT_OBEY": "False", "TELNETCONSOLE_ENABLED": "False",
-        "REMOTE_CONTROL_ENABLED": "False",
+        "AUTOTHROTTLE_ENABLED": False, "HTTPCACHE_ENABLED": False, "ROBOTSTXT_OBEY": False,
+        "TELNETCONSOLE_ENABLED": False, "REMOTE_CONTROL_ENABLED": False,
         "BENCH_STATS_FILE": stats_file,
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "REDIS_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    ext = json.dumps({"benchmarks.statsdump.StatsDump": 500})
+    extension = json.dumps({"benchmarks.statsdump.StatsDump": 500})
     scrapy = [sys.executable, "-m", "scrapy"]
     cwd = stats_file.parent  # outside the project: runspider must not load its settings
     if variant == "scrapy":
         cmd = [*scrapy, "runspider", str(HERE / "plain_spider.py"), "-a", f"start_url={start_url}"]
-        common["EXTENSIONS"] = ext
+        common["EXTENSIONS"] = extension
     elif variant == "scrapy-redis":
         cmd = [*scrapy, "runspider", str(HERE / "redis_spider.py")]
-        common.update(EXTENSIONS=ext, REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
-    else:
+        common.update(EXTENSIONS=extension, REDIS_URL=redis_url,
+                      MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
+    else:  # ours: the project's own settings (via ours_settings) plus StatsDump
         cmd = [*scrapy, "crawl", OURS_SPIDER]
         common.update(REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
         env["SCRAPY_SETTINGS_MODULE"] = "benchmarks.ours_settings"
         cwd = REPO
     for key, value in common.items():
         cmd += ["-s", f"{key}={value}"]
-    for item in args.ours_set if variant == "ours" else []:
-        cmd += ["-s", item]
+    cmd += [part for item in (args.ours_set if variant == "ours" else []) for part in ("-s", item)]
     return cmd, cwd, env
 
 
@@ -146,26 +143,22 @@ def error_excerpt(output: str, lines: int = 12) -> str:
     """The end of a failed run's output, from its last traceback if there is one."""
     tail = output.splitlines()
     starts = [i for i, line in enumerate(tail) if line.startswith("Traceback")]
-    picked = tail[starts[-1]:] if starts else tail
-    return "\n".join(picked[-lines:])
+    return "\n".join((tail[starts[-1]:] if starts else tail)[-lines:])
 
 
-def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: str,
-             server: RedisServer | None, client: redis.Redis | None, index: int) -> Run:
+def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: str,
+             server: RedisServer | None, client: redis.Redis | None) -> Run:
     """Crawl the site once with ``variant``; Redis is flushed and seeded first."""
-    run_dir = workdir / "runs" / f"{variant}-{index}"
     run_dir.mkdir(parents=True)
     stats_file = run_dir / "stats.json"
     cmd, cwd, env = command_for(variant, args, start_url, server.url if server else "", stats_file)
-    result = Run(variant)
-    before: tuple[dict[str, int], int] | None = None
+    result = Run()
+    before: tuple[dict[str, int], int] = ({}, 0)
     if client is not None:
         client.flushall()
-        if variant == "scrapy-redis":
-            client.rpush(SCRAPY_REDIS_SEEDS_KEY, json.dumps({"url": start_url}))
-        else:
-            client.rpush(OURS_SEEDS_KEY, start_url)
-        before = redis_counters(client)
+        seed = json.dumps({"url": start_url}) if variant == "scrapy-redis" else start_url
+        client.rpush(SEED_KEYS[variant], seed)
+        before = redis_counters(client)  # this INFO is counted in the delta: removed below
     started, started_unix = time.monotonic(), time.time()
     with open(run_dir / "output.log", "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -178,15 +171,12 @@ def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: s
             proc.wait()
             result.error = f"timed out after {args.timeout:.0f}s"
     result.wall_s, ended_unix = time.monotonic() - started, time.time()
-    if client is not None and before is not None:
-        after = redis_counters(client)
-        result.by_command = {k: n - before[0].get(k, 0) for k, n in after[0].items()
-                             if n - before[0].get(k, 0) > 0}
-        result.by_command["info"] = result.by_command.get("info", 0) - 1  # our own INFO
-        result.by_command = {k: n for k, n in result.by_command.items() if n > 0}
+    if client is not None:
+        calls, reads = redis_counters(client)
+        delta = {k: n - before[0].get(k, 0) - (k == "info") for k, n in calls.items()}
+        result.by_command = {k: n for k, n in delta.items() if n > 0}
         result.commands = sum(result.by_command.values())
-        result.round_trips = after[1] - before[1] - 1
-    output = (run_dir / "output.log").read_text(errors="replace")
+        result.round_trips = reads - before[1] - 1
     if stats_file.exists():
         data = json.loads(stats_file.read_text())
         result.responses, result.pages_per_s = data["responses"], data["pages_per_s"]
@@ -194,20 +184,21 @@ def run_once(variant: str, args: argparse.Namespace, workdir: Path, start_url: s
         result.close_s = ended_unix - data["last_response_unix"]
         result.ok = proc.returncode == 0 and result.responses > 0
     if not result.ok:
+        output = (run_dir / "output.log").read_text(errors="replace")
         result.error = result.error or f"exit code {proc.returncode}\n{error_excerpt(output)}"
     return result
 
 
 def median(values: list[float]) -> float:
     """Median, or NaN for an empty list."""
-    return statistics.median(values) if values else float("nan")
+    return statistics.median(values) if values else math.nan
 
 
 def print_table(results: dict[str, list[Run]], pages: int) -> None:
     """One line per variant with medians over its successful runs, then details."""
     header = ("variant", "pages", "pages/s (median)", "min-max", "vs scrapy",
               "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     base = median([r.pages_per_s for r in results.get("scrapy", []) if r.ok])
     for variant, runs in results.items():
         good = [r for r in runs if r.ok]
@@ -216,37 +207,37 @@ def print_table(results: dict[str, list[Run]], pages: int) -> None:
             continue
         speeds = [r.pages_per_s for r in good]
         counts = sorted({r.responses for r in good})
-        shown = "/".join(map(str, counts)) + ("" if counts == [pages] else " (!)")
         per_page = [r.commands / r.responses for r in good if r.commands is not None]
         trips = [r.round_trips / r.responses for r in good if r.round_trips is not None]
-        ratio = median(speeds) / base if base == base else float("nan")
+        ratio = median(speeds) / base
         rows.append((
-            f"{variant} ({len(good)}/{len(runs)} runs)", shown, f"{median(speeds):.1f}",
-            f"{min(speeds):.0f}-{max(speeds):.0f}",
-            "-" if ratio != ratio else f"{ratio:.2f}x",
+            f"{variant} ({len(good)}/{len(runs)} runs)",
+            "/".join(map(str, counts)) + ("" if counts == [pages] else " (!)"),
+            f"{median(speeds):.1f}", f"{min(speeds):.0f}-{max(speeds):.0f}",
+            "-" if math.isnan(ratio) else f"{ratio:.2f}x",
             f"{median(per_page):.2f}" if per_page else "-",
             f"{median(trips):.2f}" if trips else "-",
             *(f"{median([getattr(r, a) for r in good]):.1f}"
               for a in ("wall_s", "startup_s", "close_s")),
         ))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for n, row in enumerate(rows):
-        print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
         if n == 0:
             print("  ".join("-" * w for w in widths))
     for variant, runs in results.items():
-        good = [r for r in runs if r.ok and r.commands is not None]
+        good = sorted((r for r in runs if r.ok and r.commands), key=lambda r: r.pages_per_s)
         if good:
-            mid = sorted(good, key=lambda r: r.pages_per_s)[len(good) // 2]
+            mid = good[len(good) // 2]
             top = sorted(mid.by_command.items(), key=lambda kv: -kv[1])[:10]
-            print(f"\n{variant} Redis commands per page (median run): "
+            print(f"\n{variant}: Redis commands per page by command (median run): "
                   + ", ".join(f"{k} {v / mid.responses:.2f}" for k, v in top))
         for i, r in enumerate(runs, 1):
             if not r.ok:
-                print(f"\n{variant} run {i} failed: {r.error}")
+                print(f"\n{variant} run {i} FAILED: {r.error}")
     if any(r.ok and r.responses != pages for runs in results.values() for r in runs):
-        print(f"\n(!) a run fetched a number of pages other than the {pages} the site has")
+        print(f"\n(!) some run fetched a number of pages other than the {pages} the site has")
 
 
 def versions(nginx: str, redis_server: str) -> str:
@@ -257,15 +248,19 @@ def versions(nginx: str, redis_server: str) -> str:
         sr = getattr(scrapy_redis, "__version__", "?")
     except ImportError:
         sr = "not installed"
-    rs = subprocess.run([redis_server, "--version"], capture_output=True, text=True).stdout.split()
-    ng = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    try:
+        rs = subprocess.run([redis_server, "--version"], capture_output=True, text=True,
+                            check=False).stdout.split()
+    except OSError:
+        rs = []
+    ng = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False).stderr
     return (f"Python {sys.version.split()[0]}, Scrapy {scrapy.__version__}, scrapy-redis {sr}, "
-            f"redis-py {redis.__version__}, redis-server {rs[2].removeprefix('v=') if len(rs) > 2 else '?'}, "
-            f"{ng.removeprefix('nginx version: ')}, {os.cpu_count()} CPUs")
+            f"redis-py {redis.__version__}, redis-server {rs[2][2:] if len(rs) > 2 else '?'}, "
+            f"{ng.strip().removeprefix('nginx version: ')}, {os.cpu_count()} CPUs")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, set up site + nginx + Redis, run the variants, print the table."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options; ``--only`` becomes the list ``args.variants``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=3000, help="pages in the site (3000)")
     parser.add_argument("--links", type=int, default=10, help="links per page (10)")
@@ -273,66 +268,75 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--concurrency", type=int, default=32, help="CONCURRENT_REQUESTS (32)")
-    parser.add_argument("--idle", type=float, default=2, help="MAX_IDLE_TIME_BEFORE_CLOSE (2)")
+    parser.add_argument("--idle", type=int, default=2, help="MAX_IDLE_TIME_BEFORE_CLOSE, s (2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per run (300)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
                         help="extra -s setting for the ours variant (repeatable)")
-    parser.add_argument("--nginx", default=None, help="nginx binary (found on PATH)")
+    parser.add_argument("--nginx", default=None, help="nginx binary (default: found on PATH)")
     parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stats)")
     args = parser.parse_args(argv)
-    chosen = [v.strip() for v in args.only.split(",") if v.strip()]
-    if unknown := set(chosen) - set(VARIANTS):
-        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {VARIANTS}")
-    if args.idle != int(args.idle):
-        parser.error("--idle must be whole seconds (scrapy-redis reads it with int())")
-    args.idle = int(args.idle)
+    args.variants = [v.strip() for v in args.only.split(",") if v.strip()]
+    if unknown := set(args.variants) - set(VARIANTS):
+        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {','.join(VARIANTS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set up site + nginx + Redis, run the variants interleaved, print the table."""
+    args = parse_args(argv)
     try:
         nginx = site.find_nginx(args.nginx)
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if set(args.variants) & set(REDIS_VARIANTS) and not shutil.which(args.redis_server):
+        print(f"{args.redis_server} not found: apt-get install -y redis-server, or pass "
+              "--redis-server PATH, or --only scrapy", file=sys.stderr)
+        return 2
     site.exit_on_sigterm()
     print("command: python", shlex.join([os.path.relpath(__file__), *sys.argv[1:]]))
     print(versions(nginx, args.redis_server))
     workdir = Path(tempfile.mkdtemp(prefix="crawl-speed-"))
-    web = redis_server = None
+    web: site.NginxServer | None = None
+    server: RedisServer | None = None
     try:
         site.generate_site(workdir / "site", args.pages, args.links)
         web = site.NginxServer(workdir / "site", workdir, nginx).start()
         start_url = f"{web.base_url}/index.html"
         client = None
-        if set(chosen) & set(REDIS_VARIANTS):
-            redis_server = RedisServer(workdir, args.redis_server)
-            client = redis_server.start()
+        if set(args.variants) & set(REDIS_VARIANTS):
+            server = RedisServer(workdir, args.redis_server)
+            client = server.start()
         print(f"site: {args.pages} pages x {args.links} links at {start_url}; "
-              f"redis: {redis_server.url if redis_server else '-'}; workdir: {workdir}")
-        print(f"load average before: {os.getloadavg()[0]:.2f}")
-        for name in chosen:
-            cmd, cwd, _ = command_for(name, args, start_url, redis_server.url if redis_server
-                                      else "", workdir / "runs" / f"{name}-N" / "stats.json")
+              f"redis: {server.url if server else '-'}; workdir: {workdir}")
+        for name in args.variants:
+            cmd, cwd, _ = command_for(name, args, start_url, server.url if server else "",
+                                      workdir / "runs" / f"{name}-N" / "stats.json")
             print(f"  {name}: (cd {cwd} && {shlex.join(cmd)})")
-        results: dict[str, list[Run]] = {name: [] for name in chosen}
-        total = args.repeat * len(chosen)
-        for i in range(args.repeat):
-            for name in chosen:
-                uses_redis = name in REDIS_VARIANTS
-                run = run_once(name, args, workdir, start_url, redis_server if uses_redis else None,
-                               client if uses_redis else None, i + 1)
+        print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+        results: dict[str, list[Run]] = {name: [] for name in args.variants}
+        step, total = 0, args.repeat * len(args.variants)
+        for i in range(1, args.repeat + 1):
+            for name in args.variants:
+                redis_on = name in REDIS_VARIANTS
+                run = run_once(name, args, workdir / "runs" / f"{name}-{i}", start_url,
+                               server if redis_on else None, client if redis_on else None)
                 results[name].append(run)
-                extra = f", {run.commands / run.responses:.2f} cmds/page" if (
+                step += 1
+                cmds = f", {run.commands / run.responses:.2f} cmds/page" if (
                     run.commands is not None and run.responses) else ""
-                status = (f"{run.responses} pages, {run.pages_per_s:.1f} pages/s{extra}"
+                status = (f"{run.responses} pages, {run.pages_per_s:.1f} pages/s{cmds}"
                           if run.ok else "FAILED: " + run.error.splitlines()[-1])
-                print(f"[{i * len(chosen) + chosen.index(name) + 1}/{total}] {name} "
-                      f"run {i + 1}: {status} (wall {run.wall_s:.1f}s)", flush=True)
+                print(f"[{step}/{total}] {name} run {i}: {status} (wall {run.wall_s:.1f}s)",
+                      flush=True)
         print(f"load average after: {os.getloadavg()[0]:.2f}\n")
         print_table(results, args.pages)
         return 0 if all(r.ok for runs in results.values() for r in runs) else 1
     finally:
-        if redis_server:
-            redis_server.stop()
+        if server:
+            server.stop()
         if web:
             web.stop()
         if args.keep:

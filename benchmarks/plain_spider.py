@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import scrapy
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 
 
@@ -21,6 +21,8 @@ class FollowAllMixin:
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         """Yield a tiny item for the page, then a request for every link on it."""
+        if not isinstance(response, TextResponse):
+            return
         yield {"url": response.url, "title": response.css("title::text").get()}
         for link in self.link_extractor.extract_links(response):
             yield scrapy.Request(link.url, callback=self.parse)

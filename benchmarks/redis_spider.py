@@ -16,7 +16,7 @@ from scrapy_redis.spiders import RedisSpider
 from benchmarks.plain_spider import FollowAllMixin
 
 
-class RedisBenchSpider(FollowAllMixin, RedisSpider):
+class RedisBenchSpider(FollowAllMixin, RedisSpider):  # type: ignore[misc]
     """scrapy-redis spider; ends after ``MAX_IDLE_TIME_BEFORE_CLOSE`` idle seconds."""
 
     name = "bench"

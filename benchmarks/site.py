@@ -82,12 +82,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str,
+                  timeout: float = 10.0) -> None:
     """Wait until ``port`` accepts connections; raise if ``proc`` dies or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with code {proc.returncode}")
+            raise RuntimeError(f"{name} exited with code {proc.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -110,10 +111,11 @@ def exit_on_sigterm() -> None:
 
 def find_nginx(explicit: str | None = None) -> str:
     """Path of the nginx binary, or ``RuntimeError`` with install instructions."""
-    for candidate in (explicit, shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and os.access(candidate, os.X_OK):
+    candidates = [explicit] if explicit else [shutil.which("nginx"), "/usr/sbin/nginx"]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise RuntimeError(NGINX_MISSING)
+    raise RuntimeError(NGINX_MISSING if not explicit else f"{explicit}: not an executable file")
 
 
 class NginxServer:
@@ -170,14 +172,14 @@ http {{
         # them 0700) must be traversable. Nothing outside them is changed.
         for path in (self.workdir, self.docroot):
             path.chmod(path.stat().st_mode | 0o755)
-        cmd = [self.binary, "-p", str(self.workdir), "-c", str(conf), "-e", str(self.workdir / "error.log")]
+        log = self.workdir / "error.log"
+        cmd = [self.binary, "-p", str(self.workdir), "-c", str(conf), "-e", str(log)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         try:
-            wait_for_port(self.port, self.proc)
+            wait_for_port(self.port, self.proc, "nginx")
         except RuntimeError as exc:
             self.stop()
-            log = (self.workdir / "error.log")
             detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise RuntimeError(f"nginx did not start: {exc}\n{detail}") from None
         return self

@@ -1,4 +1,7 @@
-"""A Scrapy add-on that switches the Redis frontier on: ``ADDONS = {"crawler.addon.RedisFrontier": 0}``."""
+"""A Scrapy add-on that switches the Redis frontier on.
+
+    ADDONS = {"crawler.addon.RedisFrontier": 0}
+"""
 
 from __future__ import annotations
 

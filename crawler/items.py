@@ -72,11 +72,14 @@ class ItemStore:
                 done.set_result(None)
 
 
-def read_items(client: redis.Redis, keys: CrawlKeys, after: str = "-") -> Iterator[tuple[str, dict[str, Any]]]:
+def read_items(
+    client: redis.Redis, keys: CrawlKeys, after: str = "-"
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every stored item after stream id ``after``, oldest first, in chunks (constant memory)."""
     start = after if after == "-" else f"({after}"
     while True:
-        chunk = client.xrange(keys.items, min=start, max="+", count=READ_CHUNK)
+        chunk: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
+            keys.items, min=start, max="+", count=READ_CHUNK)
         if not chunk:
             return
         for stream_id, fields in chunk:

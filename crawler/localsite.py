@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import random
+from collections import Counter
+from typing import Any
 from urllib.parse import parse_qs
 
 from twisted.internet import reactor
@@ -46,16 +47,16 @@ def render(i: int, pages: int, seed: int) -> bytes:
 class Pages(Resource):
     """Serves page ``i`` at ``/page?id=i``; anything else is a 404."""
 
-    isLeaf = True
+    isLeaf = True  # noqa: N815 (Twisted's name)
 
     def __init__(self, pages: int, seed: int) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.pages, self.seed = pages, seed
         self.hits: Counter[int] = Counter()
 
     def render_GET(self, request: Request) -> bytes:  # noqa: N802 (Twisted's name)
         if request.path == b"/_hits":
-            request.setHeader(b"content-type", b"application/json")
+            request.setHeader(b"content-type", b"application/json")  # type: ignore[no-untyped-call]
             return json.dumps(self.hits).encode()
         if request.path != b"/page":
             request.setResponseCode(404)
@@ -70,7 +71,8 @@ class Pages(Resource):
             request.setResponseCode(404)
             return b"no such page"
         self.hits[i] += 1
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        request.setHeader(  # type: ignore[no-untyped-call]
+            b"content-type", b"text/html; charset=utf-8")
         return render(i, self.pages, self.seed)
 
 
@@ -81,11 +83,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    site = Site(Pages(args.pages, args.seed))
+    site = Site(Pages(args.pages, args.seed))  # type: ignore[no-untyped-call]
     site.noisy = False
-    port = reactor.listenTCP(0, site, interface=args.host)  # type: ignore[attr-defined]
+    loop: Any = reactor  # Twisted's reactor module is typed as an interface, not an object
+    port = loop.listenTCP(0, site, interface=args.host)
     print(port.getHost().port, flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    loop.run()
 
 
 if __name__ == "__main__":

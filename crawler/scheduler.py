@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
-from twisted.python.failure import Failure
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from crawler import admin, codec, connection
 from crawler.cluster import new_node_id
@@ -54,7 +55,7 @@ class RedisScheduler:
         return cls(crawler, config, keys)
 
     def open(self, spider: Spider) -> Deferred[None]:
-        """Connect to Redis and start trading with it; raises ``RedisUnavailable``."""
+        """Connect to Redis and start trading with it; raises ``RedisUnavailableError``."""
         self.spider = spider
         return deferred_from_coro(self._open(spider))
 
@@ -104,7 +105,7 @@ class RedisScheduler:
     def _on_spider_error(self, failure: Failure, response: Response) -> None:
         """A callback raised: its request is an attempt that failed, not a done one."""
         if self.sync is not None and response.request is not None:
-            self.sync.failed(response.request, f"{failure.type.__name__}: {failure.value}")
+            self.sync.failed(response.request, f"{type(failure.value).__name__}: {failure.value}")
 
     def has_pending_requests(self) -> bool:
         """True while requests wait here, locally; the cluster's queue is the sync's affair."""

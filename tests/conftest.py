@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

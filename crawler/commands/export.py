@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from scrapy.exceptions import UsageError
@@ -18,7 +19,7 @@ from scrapy.exporters import (
 from crawler.cli import CrawlCommand
 from crawler.items import read_items
 
-EXPORTERS: dict[str, type[BaseItemExporter]] = {
+EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
     "jsonl": JsonLinesItemExporter,
     "jsonlines": JsonLinesItemExporter,
     "json": JsonItemExporter,

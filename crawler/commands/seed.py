@@ -8,10 +8,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from scrapy.exceptions import UsageError
-from scrapy.utils.misc import build_from_crawler, load_object
 from scrapy.crawler import Crawler
+from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
+from scrapy.utils.misc import build_from_crawler, load_object
 
 from crawler import seeds
 from crawler.cli import CrawlCommand

@@ -95,9 +95,9 @@ class FrontierConfig:
                 f"setting SCHEDULER_QUEUE_ORDER={order!r} must be one of {QUEUE_ORDERS}"
             )
         bits = int(number("FINGERPRINT_BUCKET_BITS", 0))
-        if bits > 24 or bits % 8:
+        if bits > 24 or bits % 4:
             raise ConfigError(
-                f"setting FINGERPRINT_BUCKET_BITS={bits} must be 0, 8, 16 or 24"
+                f"setting FINGERPRINT_BUCKET_BITS={bits} must be a multiple of 4 from 0 to 24"
             )
         url = settings.get("REDIS_URL")
         return cls(

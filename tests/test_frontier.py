@@ -12,6 +12,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from crawler.fingerprints import FingerprintLayout
 from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
 
@@ -205,3 +206,14 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
         await f.exchange(Outgoing(acks=[entry.id]))
     run(redis_url, body)
     assert client.hlen(KEYS.attempts) == 0 and client.llen(KEYS.dead) == 0
+
+
+@pytest.mark.parametrize(("bits", "bucket", "field"), [
+    (0, "all", bytes(range(12))),
+    (12, "000", bytes(range(1, 12))),
+    (16, "0001", bytes(range(2, 12))),
+    (20, "00010", bytes(range(2, 12))),
+])
+def test_fingerprint_layout_keeps_96_bits(bits: int, bucket: str, field: bytes) -> None:
+    key, got = FingerprintLayout(KEYS, bits).locate(bytes(range(20)))
+    assert (key, got) == (KEYS.seen_bucket(bucket), field)

@@ -49,8 +49,6 @@ from benchmarks import site  # noqa: E402
 VARIANTS = ("scrapy", "scrapy-redis", "ours")
 REDIS_VARIANTS = ("scrapy-redis", "ours")
 HERE = Path(__file__).resolve().parent
-SEED_KEYS = {"scrapy-redis": "bench:start_urls", "ours": "crawl:{site}:start_urls"}
-OURS_SPIDER = "site"
 
 
 @dataclass
@@ -129,7 +127,7 @@ def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_ur
         common.update(EXTENSIONS=extension, REDIS_URL=redis_url,
                       MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
     else:  # ours: the project's own settings (via ours_settings) plus StatsDump
-        cmd = [*scrapy, "crawl", OURS_SPIDER]
+        cmd = [*scrapy, "crawl", args.ours_spider]
         common.update(REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
         env["SCRAPY_SETTINGS_MODULE"] = "benchmarks.ours_settings"
         cwd = REPO
@@ -156,8 +154,10 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
     before: tuple[dict[str, int], int] = ({}, 0)
     if client is not None:
         client.flushall()
-        seed = json.dumps({"url": start_url}) if variant == "scrapy-redis" else start_url
-        client.rpush(SEED_KEYS[variant], seed)
+        if variant == "scrapy-redis":
+            client.rpush("bench:start_urls", json.dumps({"url": start_url}))
+        else:
+            client.rpush(f"crawl:{{{args.ours_spider}}}:start_urls", start_url)
         before = redis_counters(client)  # this INFO is counted in the delta: removed below
     started, started_unix = time.monotonic(), time.time()
     with open(run_dir / "output.log", "wb") as out:
@@ -271,6 +271,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=2, help="MAX_IDLE_TIME_BEFORE_CLOSE, s (2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per run (300)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--ours-spider", default="site",
+                        help="spider of the ours variant: site (default) or bench, the "
+                             "benchmark spider of the other two variants")
     parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
                         help="extra -s setting for the ours variant (repeatable)")
     parser.add_argument("--nginx", default=None, help="nginx binary (default: found on PATH)")
@@ -316,20 +319,22 @@ def main(argv: list[str] | None = None) -> int:
                                       workdir / "runs" / f"{name}-N" / "stats.json")
             print(f"  {name}: (cd {cwd} && {shlex.join(cmd)})")
         print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
-        results: dict[str, list[Run]] = {name: [] for name in args.variants}
+        label = {v: v for v in args.variants} | (
+            {"ours": f"ours[{args.ours_spider}]"} if args.ours_spider != "site" else {})
+        results: dict[str, list[Run]] = {label[name]: [] for name in args.variants}
         step, total = 0, args.repeat * len(args.variants)
         for i in range(1, args.repeat + 1):
             for name in args.variants:
                 redis_on = name in REDIS_VARIANTS
                 run = run_once(name, args, workdir / "runs" / f"{name}-{i}", start_url,
                                server if redis_on else None, client if redis_on else None)
-                results[name].append(run)
+                results[label[name]].append(run)
                 step += 1
                 cmds = f", {run.commands / run.responses:.2f} cmds/page" if (
                     run.commands is not None and run.responses) else ""
                 status = (f"{run.responses} pages, {run.pages_per_s:.1f} pages/s{cmds}"
                           if run.ok else "FAILED: " + run.error.splitlines()[-1])
-                print(f"[{step}/{total}] {name} run {i}: {status} (wall {run.wall_s:.1f}s)",
+                print(f"[{step}/{total}] {label[name]} run {i}: {status} (wall {run.wall_s:.1f}s)",
                       flush=True)
         print(f"load average after: {os.getloadavg()[0]:.2f}\n")
         print_table(results, args.pages)

@@ -30,6 +30,8 @@ KIND_REQUEST = b"r"
 KIND_SEED = b"s"
 PUSH_CHUNK = 500
 RECLAIM_LIMIT = 1000
+SERIES_INTERVAL = 10.0  # seconds between two cluster samples
+SERIES_SAMPLES = 360  # one hour of samples
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,8 @@ class Frontier:
             scripts.HEARTBEAT.queue(
                 pipe,
                 [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
-                 self.keys.stats, self.keys.retry],
-                [self.node_id, json.dumps(out.heartbeat)],
+                 self.keys.stats, self.keys.retry, self.keys.series, self.keys.series_lock],
+                [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES],
             )
             plan.append("heartbeat")
         return plan

@@ -90,6 +90,16 @@ class CrawlKeys:
         return self._key("nodes")
 
     @property
+    def series(self) -> str:
+        """List of cluster samples (JSON), newest first, one per ``SERIES_INTERVAL`` seconds."""
+        return self._key("series")
+
+    @property
+    def series_lock(self) -> str:
+        """Short-lived key that lets one node a sampling interval write the sample."""
+        return self._key("series_lock")
+
+    @property
     def dead(self) -> str:
         """List of dead letters: entries that could not be decoded, with the reason."""
         return self._key("dead")

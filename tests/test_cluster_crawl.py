@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import redis
+
+from crawler.keys import CrawlKeys
 
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles, pages_crawled
 
 
-def test_two_nodes_fetch_every_page_exactly_once(redis_url: str, site: Site,
-                                                 tmp_path: Path) -> None:
+def test_two_nodes_fetch_every_page_exactly_once(redis_url: str, client: redis.Redis,
+                                                 site: Site, tmp_path: Path) -> None:
     logs = [tmp_path / "node1.log", tmp_path / "node2.log"]
     nodes = [start_node(redis_url, log) for log in logs]
     seeded = run_scrapy(redis_url, "seed", "site", "-", stdin=site.page(0) + "\n")
@@ -21,3 +26,8 @@ def test_two_nodes_fetch_every_page_exactly_once(redis_url: str, site: Site,
     crawled = [pages_crawled(log) for log in logs]
     assert all(n > 0 for n in crawled), f"a node did no work: {crawled}"
     assert sum(crawled) == site.pages, f"pages fetched more than once: {crawled}"
+
+    samples = [json.loads(s) for s in client.lrange(CrawlKeys("crawl", "site").series, 0, -1)]
+    assert samples, "no node recorded a sample of the cluster's state"
+    assert set(samples[0]) == {"t", "queued", "leased", "seeds", "seen", "done", "items"}
+    assert samples[0]["t"] >= samples[-1]["t"]

@@ -1,7 +1,10 @@
 -- heartbeat: record this node's state with the server's time, and read the cluster's.
 -- KEYS[1] nodes hash   KEYS[2] queue   KEYS[3] leased hash   KEYS[4] start_urls   KEYS[5] stats
--- KEYS[6] retry set
+-- KEYS[6] retry set   KEYS[7] series list   KEYS[8] series lock
 -- ARGV[1] node id   ARGV[2] node state as a JSON object (its "beat" field is set here)
+-- ARGV[3] sampling interval (s)   ARGV[4] samples kept: the first node to beat in each
+-- interval prepends one cluster sample {t, queued, leased, seeds, seen, done, items} to
+-- the series list, trimmed to ARGV[4] entries (a bounded time series for dashboards).
 -- Returns {server time, queued (queue + retry), leased, seeds waiting, enqueued ever, nodes...}
 -- where nodes is a flat list of node id, JSON state.
 local t = redis.call('TIME')
@@ -14,7 +17,13 @@ local seeds = 0
 if kind == 'list' then seeds = redis.call('LLEN', KEYS[4])
 elseif kind == 'set' then seeds = redis.call('SCARD', KEYS[4])
 elseif kind == 'zset' then seeds = redis.call('ZCARD', KEYS[4]) end
-local enqueued = redis.call('HGET', KEYS[5], 'enqueued') or '0'
-return {tostring(now), redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[6]),
-        redis.call('HLEN', KEYS[3]), seeds,
-        enqueued, redis.call('HGETALL', KEYS[1])}
+local stats = redis.call('HMGET', KEYS[5], 'enqueued', 'seen', 'done', 'items')
+local queued = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[6])
+local leased = redis.call('HLEN', KEYS[3])
+if redis.call('SET', KEYS[8], '1', 'NX', 'PX', math.floor(tonumber(ARGV[3]) * 1000)) then
+  redis.call('LPUSH', KEYS[7], cjson.encode({
+    t = now, queued = queued, leased = leased, seeds = seeds, seen = tonumber(stats[2] or 0),
+    done = tonumber(stats[3] or 0), items = tonumber(stats[4] or 0)}))
+  redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[4]) - 1)
+end
+return {tostring(now), queued, leased, seeds, stats[1] or '0', redis.call('HGETALL', KEYS[1])}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy.settings import BaseSettings
@@ -25,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_START_URLS_AS_SET": False,
     "REDIS_EMBEDDED_DIR": ".crawler-data/redis",
     "REDIS_CONNECT_TIMEOUT": 5.0,
+    "REDIS_SSL_CA_CERTS": None,
+    "REDIS_SSL_CERTFILE": None,
+    "REDIS_SSL_KEYFILE": None,
     "SCHEDULER_PERSIST": True,
     "SCHEDULER_FLUSH_ON_START": False,
     "SCHEDULER_QUEUE_ORDER": "priority",
@@ -38,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IDLE_TIME_BEFORE_CLOSE": 10.0,
     "FINGERPRINT_BUCKET_BITS": 16,
     "ITEM_KEY_FIELD": "url",
+    "POSTGRES_DSN": None,
+    "POSTGRES_TABLE": "crawl_items",
+    "POSTGRES_BATCH_SIZE": 500,
+    "POSTGRES_BUFFER_ITEMS": 10000,
+    "POSTGRES_CLOSE_TIMEOUT": 10.0,
 }
 
 
@@ -51,6 +60,9 @@ class FrontierConfig:
     start_urls_as_set: bool
     embedded_dir: str
     connect_timeout: float
+    ssl_ca_certs: str | None
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
     persist: bool
     flush_on_start: bool
     queue_order: str
@@ -63,6 +75,12 @@ class FrontierConfig:
     idle_timeout: float
     bucket_bits: int
     item_key_field: str
+    # The PostgreSQL item table (pipelines/postgres.py); the DSN may hold a password.
+    postgres_dsn: str | None = field(repr=False)
+    postgres_table: tuple[str, ...]
+    postgres_batch_size: int
+    postgres_buffer_items: int
+    postgres_close_timeout: float
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> FrontierConfig:
@@ -80,6 +98,14 @@ class FrontierConfig:
             if value < minimum:
                 raise ConfigError(f"setting {name}={value} must be at least {minimum}")
             return value
+
+        def optional_path(name: str) -> str | None:
+            value = settings.get(name)
+            if value in (None, ""):
+                return None
+            if not os.path.isfile(str(value)):
+                raise ConfigError(f"setting {name}={value!r}: no such file")
+            return str(value)
 
         order = str(get("SCHEDULER_QUEUE_ORDER")).lower()
         queue_class = settings.get("SCHEDULER_QUEUE_CLASS")
@@ -100,6 +126,11 @@ class FrontierConfig:
                 f"setting FINGERPRINT_BUCKET_BITS={bits} must be a multiple of 4 from 0 to 24"
             )
         url = settings.get("REDIS_URL")
+        dsn = settings.get("POSTGRES_DSN")
+        table = tuple(str(get("POSTGRES_TABLE")).split("."))
+        if len(table) > 2 or not all(table):
+            raise ConfigError(f"setting POSTGRES_TABLE={'.'.join(table)!r} must be TABLE or "
+                              "SCHEMA.TABLE")
         return cls(
             redis_url=str(url) if url not in (None, "") else None,
             key_prefix=str(get("REDIS_KEY_PREFIX")),
@@ -107,6 +138,9 @@ class FrontierConfig:
             start_urls_as_set=settings.getbool("REDIS_START_URLS_AS_SET"),
             embedded_dir=str(get("REDIS_EMBEDDED_DIR")),
             connect_timeout=number("REDIS_CONNECT_TIMEOUT", 0.1),
+            ssl_ca_certs=optional_path("REDIS_SSL_CA_CERTS"),
+            ssl_certfile=optional_path("REDIS_SSL_CERTFILE"),
+            ssl_keyfile=optional_path("REDIS_SSL_KEYFILE"),
             persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
             flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
             queue_order=order,
@@ -119,4 +153,9 @@ class FrontierConfig:
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
             bucket_bits=bits,
             item_key_field=str(get("ITEM_KEY_FIELD")),
+            postgres_dsn=str(dsn) if dsn not in (None, "") else None,
+            postgres_table=table,
+            postgres_batch_size=int(number("POSTGRES_BATCH_SIZE", 1)),
+            postgres_buffer_items=int(number("POSTGRES_BUFFER_ITEMS", 1)),
+            postgres_close_timeout=number("POSTGRES_CLOSE_TIMEOUT", 0),
         )

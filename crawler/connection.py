@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -68,18 +69,31 @@ def resolve_url(config: FrontierConfig) -> str:
     return embedded.ensure_running(config.embedded_dir)
 
 
-def _client_options(config: FrontierConfig) -> dict[str, object]:
-    return {
+class SecretURL(str):
+    """A Redis URL whose ``repr`` hides the password: Scrapy logs settings with ``repr``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(redact(self))
+
+
+def _client_options(config: FrontierConfig, url: str) -> dict[str, Any]:
+    options: dict[str, Any] = {
         "socket_connect_timeout": config.connect_timeout,
         "socket_timeout": max(config.connect_timeout, 30.0),
         "health_check_interval": 30,
     }
+    if url.startswith("rediss://"):
+        options.update(ssl_ca_certs=config.ssl_ca_certs, ssl_certfile=config.ssl_certfile,
+                       ssl_keyfile=config.ssl_keyfile)
+    return options
 
 
 def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
     """A blocking client for commands; raises ``RedisUnavailableError`` if Redis does not answer."""
     url = url or resolve_url(config)
-    client = redis.Redis.from_url(url, **_client_options(config))
+    client = redis.Redis.from_url(url, **_client_options(config, url))
     try:
         client.ping()
     except _CONNECT_ERRORS as exc:
@@ -92,7 +106,7 @@ async def async_client(config: FrontierConfig, url: str) -> redis.asyncio.Redis:
     """The process's shared asyncio client for ``url``; raises ``RedisUnavailableError``."""
     client = _async_clients.get(url)
     if client is None:
-        client = redis.asyncio.Redis.from_url(url, **_client_options(config))  # type: ignore[arg-type]
+        client = redis.asyncio.Redis.from_url(url, **_client_options(config, url))
         try:
             await client.ping()
         except _CONNECT_ERRORS as exc:

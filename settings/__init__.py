@@ -11,7 +11,11 @@ NEWSPIDER_MODULE = "spiders"
 COMMANDS_MODULE = "crawler.commands"
 
 ADDONS = {"crawler.addon.RedisFrontier": 0}
-ITEM_PIPELINES = {"pipelines.redis_store.RedisItemStorePipeline": 500}
+ITEM_PIPELINES = {
+    "pipelines.redis_store.RedisItemStorePipeline": 500,
+    # On only when POSTGRES_DSN is set; runs after the Redis store, which keeps every item.
+    "pipelines.postgres.PostgresPipeline": 600,
+}
 
 ROBOTSTXT_OBEY = True
 TELNETCONSOLE_ENABLED = False
@@ -21,6 +25,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 _FROM_ENV = {
     "REDIS_URL": str,
     "REDIS_KEY_PREFIX": str,
+    "REDIS_SSL_CA_CERTS": str,
+    "REDIS_SSL_CERTFILE": str,
+    "REDIS_SSL_KEYFILE": str,
     "LOG_LEVEL": str,
     "CONCURRENT_REQUESTS": int,
     "CONCURRENT_REQUESTS_PER_DOMAIN": int,
@@ -31,6 +38,10 @@ _FROM_ENV = {
     "SCHEDULER_PREFETCH": int,
     "SCHEDULER_QUEUE_ORDER": str,
     "USER_AGENT": str,
+    "POSTGRES_DSN": str,
+    "POSTGRES_TABLE": str,
+    "POSTGRES_BATCH_SIZE": int,
+    "POSTGRES_BUFFER_ITEMS": int,
 }
 for _name, _type in _FROM_ENV.items():
     if _name in os.environ:

@@ -9,6 +9,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 from crawler.errors import ConfigError
+from crawler.fingerprints import describe
 
 QUEUE_ORDERS = ("priority", "fifo", "lifo")
 
@@ -40,7 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_FLUSH_DELAY": 0.005,
     "SCHEDULER_MAX_ATTEMPTS": 5,
     "MAX_IDLE_TIME_BEFORE_CLOSE": 10.0,
+    "FINGERPRINT_STORE": "exact",
     "FINGERPRINT_BUCKET_BITS": 16,
+    "BLOOM_CAPACITY": 100_000_000,
+    "BLOOM_BITS_PER_URL": 32,
     "ITEM_KEY_FIELD": "url",
     "POSTGRES_DSN": None,
     "POSTGRES_TABLE": "crawl_items",
@@ -73,7 +77,10 @@ class FrontierConfig:
     flush_delay: float
     max_attempts: int
     idle_timeout: float
+    fingerprint_store: str
     bucket_bits: int
+    bloom_capacity: int
+    bloom_bits_per_url: int
     item_key_field: str
     # The PostgreSQL item table (pipelines/postgres.py); the DSN may hold a password.
     postgres_dsn: str | None = field(repr=False)
@@ -81,6 +88,11 @@ class FrontierConfig:
     postgres_batch_size: int
     postgres_buffer_items: int
     postgres_close_timeout: float
+
+    def fingerprint_layout(self) -> str:
+        """The fingerprint layout these settings ask for, as recorded with a new crawl."""
+        return describe(self.fingerprint_store, self.bucket_bits, self.bloom_capacity,
+                        self.bloom_bits_per_url)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> FrontierConfig:
@@ -125,6 +137,9 @@ class FrontierConfig:
             raise ConfigError(
                 f"setting FINGERPRINT_BUCKET_BITS={bits} must be a multiple of 4 from 0 to 24"
             )
+        store = str(get("FINGERPRINT_STORE")).lower()
+        if store not in ("exact", "bloom"):
+            raise ConfigError(f"setting FINGERPRINT_STORE={store!r} must be 'exact' or 'bloom'")
         url = settings.get("REDIS_URL")
         dsn = settings.get("POSTGRES_DSN")
         table = tuple(str(get("POSTGRES_TABLE")).split("."))
@@ -151,7 +166,10 @@ class FrontierConfig:
             flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
             max_attempts=int(number("SCHEDULER_MAX_ATTEMPTS", 1)),
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
+            fingerprint_store=store,
             bucket_bits=bits,
+            bloom_capacity=int(number("BLOOM_CAPACITY", 1000)),
+            bloom_bits_per_url=int(number("BLOOM_BITS_PER_URL", 4)),
             item_key_field=str(get("ITEM_KEY_FIELD")),
             postgres_dsn=str(dsn) if dsn not in (None, "") else None,
             postgres_table=table,

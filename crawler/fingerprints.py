@@ -1,36 +1,123 @@
-"""Where a request fingerprint lives in Redis: compact, bucketed, exact.
+"""Where request fingerprints live in Redis: exact and compact, or a Bloom filter.
 
-Scrapy's fingerprinter gives 20 bytes of SHA1. We keep 12 of them (96 bits): the first
-``bucket_bits`` bits choose a hash key (a bucket), the bytes from there to the 12th are
-a binary field in it. Hashes of up to 512 fields (Redis's default
+**Exact** (the default). Scrapy's fingerprinter gives 20 bytes of SHA1; we keep 12 (96
+bits). The first ``bucket_bits`` bits choose a hash key (a bucket), the bytes from there
+to the 12th are a binary field in it. Hashes of up to 512 fields (Redis's default
 ``hash-max-listpack-entries``) stay in the compact listpack encoding, ~15 bytes a field,
-where a 40-character hex string in one big set costs ~90 bytes. So 2^bits buckets hold
-up to 512 * 2^bits fingerprints compactly: 16 bits (the default) ~33 million, 20 bits
-~530 million. With 96 bits the expected number of colliding pairs among 10^10 URLs is
+where a 40-character hex string in one big set costs ~90 bytes. So 2^bits buckets hold up
+to 512 * 2^bits fingerprints compactly: 16 bits (the default) ~33 million, 20 bits ~530
+million. With 96 bits the expected number of colliding pairs among 10^10 URLs is
 n^2 / 2^97, about 6e-10.
 
-The layout is chosen when a crawl begins and stored with it, so a later change of
-``FINGERPRINT_BUCKET_BITS`` does not break de-duplication of a crawl under way.
+**Bloom** (``FINGERPRINT_STORE = "bloom"``), for crawls bigger than memory: bitmaps of
+``BLOOM_BITS_PER_URL`` bits per URL of ``BLOOM_CAPACITY``, k = bits * ln 2 bit positions
+by double hashing (h1 + i*h2), set by the push script. Its price is false positives: a
+new URL taken for a seen one is never fetched. At capacity, 32 bits per URL give a rate
+of 0.6185^32 ~ 2e-7; past capacity the rate climbs. Duplicates it reports are counted.
+
+The layout is chosen when a crawl begins and stored with it (``keys.seen_meta``), so a
+later change of the settings does not break de-duplication of a crawl under way.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from crawler.keys import CrawlKeys
 
 KEPT_BYTES = 12
+MAX_BITMAP_BITS = 2**32  # a Redis string holds at most 512 MB
 
 
 @dataclass(frozen=True)
-class FingerprintLayout:
+class ExactLayout:
     """Maps a fingerprint to its bucket key and field."""
 
     keys: CrawlKeys
     bucket_bits: int
+
+    spec = "exact"
 
     def locate(self, fingerprint: bytes) -> tuple[str, bytes]:
         """The bucket key and the field that record ``fingerprint``."""
         digits = self.bucket_bits // 4
         bucket = fingerprint[:(digits + 1) // 2].hex()[:digits] if digits else "all"
         return self.keys.seen_bucket(bucket), fingerprint[self.bucket_bits // 8:KEPT_BYTES]
+
+    def known(self, client: Any, fingerprints: list[bytes]) -> list[bool]:
+        """Which fingerprints are recorded (one round trip, read-only)."""
+        pipe = client.pipeline(transaction=False)
+        for fp in fingerprints:
+            pipe.hexists(*self.locate(fp))
+        return [bool(r) for r in pipe.execute()]
+
+
+@dataclass(frozen=True)
+class BloomLayout:
+    """Maps a fingerprint to its bitmap key and the two hashes the push script expands."""
+
+    keys: CrawlKeys
+    capacity: int
+    bits_per_url: int
+
+    @property
+    def bitmaps(self) -> int:
+        """How many bitmap keys the filter spreads over."""
+        return math.ceil(self.capacity * self.bits_per_url / MAX_BITMAP_BITS)
+
+    @property
+    def bits_per_bitmap(self) -> int:
+        return math.ceil(self.capacity * self.bits_per_url / self.bitmaps)
+
+    @property
+    def hashes(self) -> int:
+        """k: bit positions per URL."""
+        return max(1, round(self.bits_per_url * math.log(2)))
+
+    @property
+    def spec(self) -> str:
+        """What the push script needs: ``bloom:<k>:<bits per bitmap>``."""
+        return f"bloom:{self.hashes}:{self.bits_per_bitmap}"
+
+    def locate(self, fingerprint: bytes) -> tuple[str, bytes]:
+        """The bitmap key, and 8 bytes holding h1 and h2 (big-endian 32-bit each)."""
+        bitmap = fingerprint[8] % self.bitmaps
+        return self.keys.seen_bucket(f"bloom{bitmap}"), fingerprint[:8]
+
+    def positions(self, fingerprint: bytes) -> list[int]:
+        """The bit offsets of ``fingerprint``, exactly as push.lua computes them."""
+        h1 = int.from_bytes(fingerprint[:4], "big")
+        h2 = int.from_bytes(fingerprint[4:8], "big") | 1
+        return [(h1 + i * h2) % self.bits_per_bitmap for i in range(self.hashes)]
+
+    def known(self, client: Any, fingerprints: list[bytes]) -> list[bool]:
+        """Which fingerprints the filter reports as seen (one round trip, read-only)."""
+        pipe = client.pipeline(transaction=False)
+        for fp in fingerprints:
+            key, _ = self.locate(fp)
+            for offset in self.positions(fp):
+                pipe.getbit(key, offset)
+        bits = pipe.execute()
+        k = self.hashes
+        return [all(bits[i * k:(i + 1) * k]) for i in range(len(fingerprints))]
+
+
+FingerprintLayout = ExactLayout | BloomLayout
+
+
+def layout_from_json(keys: CrawlKeys, recorded: str | bytes) -> FingerprintLayout:
+    """The layout a crawl recorded (``describe``'s JSON) in ``keys.seen_meta``."""
+    spec = json.loads(recorded)
+    if spec["store"] == "bloom":
+        return BloomLayout(keys, int(spec["capacity"]), int(spec["bits_per_url"]))
+    return ExactLayout(keys, int(spec["bucket_bits"]))
+
+
+def describe(store: str, bucket_bits: int, capacity: int, bits_per_url: int) -> str:
+    """The JSON to record for a crawl that starts with these settings."""
+    if store == "bloom":
+        return json.dumps({"store": "bloom", "capacity": capacity, "bits_per_url": bits_per_url})
+    return json.dumps({"store": "exact", "bucket_bits": bucket_bits})

@@ -20,7 +20,7 @@ import redis
 import redis.asyncio
 
 from crawler import scripts
-from crawler.fingerprints import FingerprintLayout
+from crawler.fingerprints import FingerprintLayout, layout_from_json
 from crawler.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -113,14 +113,18 @@ class Frontier:
         self.max_attempts = max_attempts
         self.layout: FingerprintLayout | None = None
 
-    async def open(self, bucket_bits: int) -> None:
-        """Load the scripts and fix the fingerprint layout (the crawl's first one wins)."""
+    async def open(self, layout: str) -> None:
+        """Load the scripts and fix the fingerprint layout: the crawl's first one wins.
+
+        ``layout`` is ``fingerprints.describe(...)`` of this node's settings.
+        """
         await scripts.load(self.client)
-        await self.client.hsetnx(self.keys.seen_meta, "bucket_bits", bucket_bits)
-        stored = int(await self.client.hget(self.keys.seen_meta, "bucket_bits") or bucket_bits)
-        if stored != bucket_bits:
-            logger.info("Fingerprints of this crawl use %d bucket bits (its first setting)", stored)
-        self.layout = FingerprintLayout(self.keys, stored)
+        await self.client.hsetnx(self.keys.seen_meta, "layout", layout)
+        recorded = await self.client.hget(self.keys.seen_meta, "layout")
+        if recorded != layout.encode():
+            logger.info("Fingerprints of this crawl keep the layout it began with: %s",
+                        recorded.decode())
+        self.layout = layout_from_json(self.keys, recorded)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.
@@ -196,7 +200,7 @@ class Frontier:
     def _queue_push(self, pipe: Any, pushes: list[Push]) -> None:
         assert self.layout is not None, "Frontier.open() was not awaited"
         bucket_index: dict[str, int] = {}
-        args: list[Any] = [self.order]
+        args: list[Any] = [self.order, self.layout.spec]
         for push in pushes:
             index = 0
             fp_field = b""

@@ -76,7 +76,7 @@ class RedisScheduler:
                                          keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
-        await frontier.open(self.config.bucket_bits)
+        await frontier.open(self.config.fingerprint_layout())
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import redis
 
 from crawler.keys import CrawlKeys
@@ -13,10 +14,15 @@ from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles, pages_crawled
 
 
+@pytest.mark.parametrize("store", [
+    {"FINGERPRINT_STORE": "exact"},
+    {"FINGERPRINT_STORE": "bloom", "BLOOM_CAPACITY": "100000"},
+], ids=["exact", "bloom"])
 def test_two_nodes_fetch_every_page_exactly_once(redis_url: str, client: redis.Redis,
-                                                 site: Site, tmp_path: Path) -> None:
+                                                 site: Site, tmp_path: Path,
+                                                 store: dict[str, str]) -> None:
     logs = [tmp_path / "node1.log", tmp_path / "node2.log"]
-    nodes = [start_node(redis_url, log) for log in logs]
+    nodes = [start_node(redis_url, log, **store) for log in logs]
     seeded = run_scrapy(redis_url, "seed", "site", "-", stdin=site.page(0) + "\n")
     assert seeded.returncode == 0, seeded.stderr
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from crawler.fingerprints import FingerprintLayout
+from crawler.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
 
@@ -31,32 +31,40 @@ def urls(entries: list[Entry]) -> list[str]:
     return [e.payload.decode() for e in entries]
 
 
+EXACT = describe("exact", 16, 0, 0)
+BLOOM = describe("bloom", 0, 100_000, 32)
+STORES = pytest.mark.parametrize("layout", [EXACT, BLOOM], ids=["exact", "bloom"])
+
+
 def run(redis_url: str, body: Callable[..., Awaitable[Any]], order: str = "priority",
-        node: str = "n1", lease: float = 60) -> Any:
+        node: str = "n1", lease: float = 60, layout: str = EXACT) -> Any:
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
             frontier = Frontier(client, KEYS, order, node, lease, max_attempts=3)
-            await frontier.open(16)
+            await frontier.open(layout)
             return await body(frontier)
         finally:
             await client.aclose()
     return asyncio.run(main())
 
 
-def test_duplicates_are_dropped_in_a_batch_and_across_batches(redis_url: str) -> None:
+@STORES
+def test_duplicates_are_dropped_in_a_batch_and_across_batches(redis_url: str,
+                                                              layout: str) -> None:
     async def body(f: Frontier) -> tuple[int, int, int, int]:
         a = await f.exchange(Outgoing(pushes=[push("u1"), push("u2"), push("u1")]))
         b = await f.exchange(Outgoing(pushes=[push("u2"), push("u3")]))
         return a.added, a.duplicates, b.added, b.duplicates
-    assert run(redis_url, body) == (2, 1, 1, 1)
+    assert run(redis_url, body, layout=layout) == (2, 1, 1, 1)
 
 
-def test_dont_filter_requests_are_never_merged(redis_url: str) -> None:
+@STORES
+def test_dont_filter_requests_are_never_merged(redis_url: str, layout: str) -> None:
     async def body(f: Frontier) -> list[str]:
         await f.exchange(Outgoing(pushes=[push("u", dont_filter=True)] * 3))
         return urls((await f.exchange(Outgoing(pop=10))).popped)
-    assert run(redis_url, body) == ["u", "u", "u"]
+    assert run(redis_url, body, layout=layout) == ["u", "u", "u"]
 
 
 @pytest.mark.parametrize(("order", "expected"), [
@@ -134,15 +142,16 @@ def test_renewed_leases_are_not_reclaimed(redis_url: str) -> None:
     assert run(redis_url, body, lease=1.0) == 0
 
 
-def test_state_survives_close_and_reopen(redis_url: str) -> None:
+@STORES
+def test_state_survives_close_and_reopen(redis_url: str, layout: str) -> None:
     async def fill(f: Frontier) -> None:
         await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
-    run(redis_url, fill)
+    run(redis_url, fill, layout=layout)
 
     async def reopen(f: Frontier) -> tuple[int, list[str]]:
         dup = await f.exchange(Outgoing(pushes=[push("a")]))
         return dup.duplicates, urls((await f.exchange(Outgoing(pop=10))).popped)
-    assert run(redis_url, reopen) == (1, ["a", "b"])
+    assert run(redis_url, reopen, layout=layout) == (1, ["a", "b"])
 
 
 def test_seeds_top_up_a_short_queue(redis_url: str, client: redis.Redis) -> None:
@@ -158,14 +167,20 @@ def test_seeds_top_up_a_short_queue(redis_url: str, client: redis.Redis) -> None
 
 
 def test_the_fingerprint_layout_of_a_crawl_is_kept(redis_url: str) -> None:
-    async def body(f: Frontier) -> int:
-        return f.layout.bucket_bits if f.layout else -1
+    async def layout_of(f: Frontier) -> object:
+        return f.layout
+    run(redis_url, layout_of, layout=EXACT)
+    assert run(redis_url, layout_of, layout=BLOOM) == ExactLayout(KEYS, 16)
 
-    async def other(f: Frontier) -> int:
-        await f.open(8)
-        return f.layout.bucket_bits if f.layout else -1
-    run(redis_url, body)
-    assert run(redis_url, other) == 16
+
+def test_bloom_positions_match_the_push_script(redis_url: str, client: redis.Redis) -> None:
+    async def body(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(50)]))
+    run(redis_url, body, layout=BLOOM)
+    bloom = BloomLayout(KEYS, 100_000, 32)
+    assert bloom.hashes == 22
+    assert bloom.known(client, [fp(f"u{i}") for i in range(50)]) == [True] * 50
+    assert bloom.known(client, [fp(f"new{i}") for i in range(50)]) == [False] * 50
 
 
 def test_a_lost_script_cache_is_reloaded(redis_url: str, client: redis.Redis) -> None:
@@ -215,5 +230,5 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
     (20, "00010", bytes(range(2, 12))),
 ])
 def test_fingerprint_layout_keeps_96_bits(bits: int, bucket: str, field: bytes) -> None:
-    key, got = FingerprintLayout(KEYS, bits).locate(bytes(range(20)))
+    key, got = ExactLayout(KEYS, bits).locate(bytes(range(20)))
     assert (key, got) == (KEYS.seen_bucket(bucket), field)

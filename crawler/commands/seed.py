@@ -15,7 +15,7 @@ from scrapy.utils.misc import build_from_crawler, load_object
 
 from crawler import seeds
 from crawler.cli import CrawlCommand
-from crawler.fingerprints import FingerprintLayout
+from crawler.fingerprints import FingerprintLayout, layout_from_json
 
 CHUNK = 1000
 
@@ -54,7 +54,8 @@ class Command(CrawlCommand):
             except UnicodeDecodeError as exc:
                 raise UsageError(f"{source} is not UTF-8 text: {exc}") from None
         config, keys, client = self.open(name)
-        fresh, known = self._unknown(client, keys, config.bucket_bits, good)
+        recorded = client.hget(keys.seen_meta, "layout") or config.fingerprint_layout()
+        fresh, known = self._unknown(client, layout_from_json(keys, recorded), good)
         for start in range(0, len(fresh), CHUNK):
             lines = fresh[start:start + CHUNK]
             if config.start_urls_as_set:
@@ -80,13 +81,12 @@ class Command(CrawlCommand):
             good.append((text, seed))
         return good, bad
 
-    def _unknown(self, client: Any, keys: Any, default_bits: int,
+    def _unknown(self, client: Any, layout: FingerprintLayout,
                  good: list[tuple[str, dict[str, Any]]]) -> tuple[list[str], int]:
         """The seeds whose request the crawl has not seen, and how many it has."""
         assert self.settings is not None
-        bits = int(client.hget(keys.seen_meta, "bucket_bits") or default_bits)
-        layout = FingerprintLayout(keys, bits)
-        crawler = Crawler(get_spider_loader(self.settings).load(keys.crawl), self.settings)
+        spider = get_spider_loader(self.settings).load(layout.keys.crawl)
+        crawler = Crawler(spider, self.settings)
         fingerprinter = build_from_crawler(
             load_object(self.settings["REQUEST_FINGERPRINTER_CLASS"]), crawler)
         fresh: list[str] = []
@@ -95,10 +95,8 @@ class Command(CrawlCommand):
         for start in range(0, len(good), CHUNK):
             chunk = good[start:start + CHUNK]
             prints = [fingerprinter.fingerprint(seeds.to_request(seed)) for _, seed in chunk]
-            pipe = client.pipeline(transaction=False)
-            for fp in prints:
-                pipe.hexists(*layout.locate(fp))
-            for (text, _), fp, exists in zip(chunk, prints, pipe.execute(), strict=True):
+            for (text, _), fp, exists in zip(chunk, prints, layout.known(client, prints),
+                                             strict=True):
                 if exists or fp in seen_here:
                     known += 1
                 else:

@@ -1,19 +1,34 @@
 -- push: de-duplicate a batch of requests by fingerprint and enqueue the new ones.
+-- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
 -- KEYS[1]  queue (sorted set)         KEYS[2] sequence counter   KEYS[3] stats hash
 -- KEYS[4..] fingerprint bucket hashes, referred to by index below
 -- ARGV[1]  order: "priority" | "fifo" | "lifo"
--- ARGV[2+4i..5+4i] per request: bucket index into KEYS (0 = dont_filter, no check),
---          fingerprint field, priority, payload (kind byte + encoded request)
+-- ARGV[2]  fingerprint store: "exact", or "bloom:<k>:<bits per bitmap>"
+-- ARGV[3+4i..6+4i] per request: index into KEYS of its bucket or bitmap (0 = dont_filter,
+--          no check), fingerprint field (exact) or h1 h2 as two big-endian uint32 (bloom),
+--          priority, payload (kind byte + encoded request)
 -- Counts in stats: enqueued, seen (new fingerprints), duplicates.
 -- Returns  {added, duplicates}
 local order = ARGV[1]
-local n = (#ARGV - 1) / 4
+local k, m = string.match(ARGV[2], '^bloom:(%d+):(%d+)$')
+k, m = tonumber(k), tonumber(m)
+local function first_time(key, field)
+  if not k then return redis.call('HSETNX', key, field, '') == 1 end
+  local h1, h2 = struct.unpack('>I4>I4', field)
+  if h2 % 2 == 0 then h2 = h2 + 1 end
+  local fresh = false
+  for i = 0, k - 1 do
+    if redis.call('SETBIT', key, (h1 + i * h2) % m, 1) == 0 then fresh = true end
+  end
+  return fresh
+end
+local n = (#ARGV - 2) / 4
 local last = redis.call('INCRBY', KEYS[2], n)
 local added, dups, seen = 0, 0, 0
 for i = 0, n - 1 do
-  local base = 2 + 4 * i
+  local base = 3 + 4 * i
   local bucket = tonumber(ARGV[base])
-  if bucket == 0 or redis.call('HSETNX', KEYS[bucket], ARGV[base + 1], '') == 1 then
+  if bucket == 0 or first_time(KEYS[bucket], ARGV[base + 1]) then
     local seq = last - n + 1 + i
     local score = 0
     if order == 'priority' then score = -tonumber(ARGV[base + 2])

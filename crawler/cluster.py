@@ -34,8 +34,11 @@ def idle_seconds(state: dict[str, Any], now: float) -> float:
 
 
 def crawl_finished(view: ClusterView, idle_timeout: float, node_timeout: float) -> bool:
-    """The end-of-crawl rule: nothing queued, leased or seeded, at least one request ever
-    enqueued, and every live node idle for ``idle_timeout`` seconds (0: never end)."""
+    """The end-of-crawl rule: not paused, nothing queued, leased or seeded, at least one
+    request ever enqueued, and every live node idle for ``idle_timeout`` seconds (0: never
+    end)."""
+    if view.control == "paused":
+        return False
     if idle_timeout <= 0 or view.queued or view.leased or view.seeds or not view.enqueued:
         return False
     live = [s for s in view.nodes.values() if is_live(s, view.now, node_timeout)]

@@ -83,6 +83,7 @@ class ClusterView:
     seeds: int
     enqueued: int
     nodes: dict[str, dict[str, Any]]
+    control: str = ""
 
 
 @dataclass
@@ -120,10 +121,11 @@ class Frontier:
         """
         await scripts.load(self.client)
         await self.client.hsetnx(self.keys.seen_meta, "layout", layout)
-        recorded = await self.client.hget(self.keys.seen_meta, "layout")
-        if recorded != layout.encode():
+        stored = await self.client.hget(self.keys.seen_meta, "layout")
+        recorded = stored.decode() if isinstance(stored, bytes) else layout
+        if recorded != layout:
             logger.info("Fingerprints of this crawl keep the layout it began with: %s",
-                        recorded.decode())
+                        recorded)
         self.layout = layout_from_json(self.keys, recorded)
 
     async def exchange(self, out: Outgoing) -> Incoming:
@@ -191,7 +193,8 @@ class Frontier:
             scripts.HEARTBEAT.queue(
                 pipe,
                 [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
-                 self.keys.stats, self.keys.retry, self.keys.series, self.keys.series_lock],
+                 self.keys.stats, self.keys.retry, self.keys.series, self.keys.series_lock,
+                 self.keys.control],
                 [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES],
             )
             plan.append("heartbeat")
@@ -239,10 +242,10 @@ class Frontier:
             elif step == "pop":
                 got.popped = [Entry.parse(raw) for raw in result]
             elif step == "heartbeat":
-                now, queued, leased, seeds, enqueued, flat = result
+                now, queued, leased, seeds, enqueued, control, flat = result
                 nodes = {
                     flat[i].decode(): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)
                 }
                 got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
-                                          int(enqueued), nodes)
+                                          int(enqueued), nodes, control.decode())
         return got

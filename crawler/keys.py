@@ -90,6 +90,11 @@ class CrawlKeys:
         return self._key("nodes")
 
     @property
+    def control(self) -> str:
+        """String: "paused" or "stopped" when an operator said so (absent: running)."""
+        return self._key("control")
+
+    @property
     def series(self) -> str:
         """List of cluster samples (JSON), newest first, one per ``SERIES_INTERVAL`` seconds."""
         return self._key("series")

@@ -8,6 +8,7 @@ with, renews leases, and tops up a small local buffer of leased requests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 
@@ -98,6 +99,12 @@ class RedisScheduler:
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
                         "finished crawl", deleted)
 
+    def stop_crawl(self) -> None:
+        """Close the spider (reason ``stopped``) without waiting: ``scrapy stop`` said so."""
+        assert self.crawler.engine is not None
+        asyncio.get_running_loop().create_task(
+            self.crawler.engine.close_spider_async(reason="stopped"))
+
     def _on_idle(self) -> None:
         if self.sync is None or not self.sync.crawl_finished:
             raise DontCloseSpider
@@ -136,8 +143,9 @@ class RedisScheduler:
         return True
 
     def next_request(self) -> Request | None:
-        """The next leased request of the local buffer, or ``None`` while it refills."""
-        if not self.buffer or self.sync is None or self.sync.stopping:
+        """The next leased request of the local buffer, or ``None`` while it refills
+        (or while the crawl is paused)."""
+        if not self.buffer or self.sync is None or self.sync.stopping or self.sync.paused:
             return None
         entry_id, request = self.buffer.popleft()
         self.sync.handed_out(entry_id, request)

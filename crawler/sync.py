@@ -57,6 +57,7 @@ class FrontierSync:
         self.failures: dict[Request, str] = {}
         self.failed_ids: list[tuple[str, str]] = []
         self.stopping = False
+        self.paused = False
         self.crawl_finished = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -163,7 +164,7 @@ class FrontierSync:
         self._collect_done()
         now = time.monotonic()
         beat = now - self._last_beat >= self.config.heartbeat_seconds
-        low = len(self.scheduler.buffer) <= self.config.prefetch // 2
+        low = len(self.scheduler.buffer) <= self.config.prefetch // 2 and not self.paused
         want = self.config.prefetch - len(self.scheduler.buffer) if low else 0
         out = self._outgoing(pop=want, beat=beat)
         got = await self.frontier.exchange(out)
@@ -245,6 +246,7 @@ class FrontierSync:
             self.nextcall.schedule()
         if got.cluster is not None:
             view = got.cluster
+            self._obey(view.control)
             self.crawl_finished = cluster.crawl_finished(
                 view, self.config.idle_timeout, self.config.node_timeout)
             nothing = not (view.enqueued or view.seeds or got.popped or self.handed)
@@ -252,6 +254,19 @@ class FrontierSync:
                 self._waiting_logged = True
                 logger.info("Waiting for seeds in %s (scrapy seed %s FILE)",
                             self.frontier.keys.start_urls, self.frontier.keys.crawl)
+
+    def _obey(self, control: str) -> None:
+        """Follow ``scrapy pause/resume/stop``: the control state every heartbeat reads."""
+        if (control == "paused") != self.paused:
+            self.paused = control == "paused"
+            logger.warning("Crawl %s: handing out no new requests until `scrapy resume`"
+                           if self.paused else "Crawl %s resumed", self.frontier.keys.crawl)
+            if not self.paused:
+                self.nextcall.schedule()
+        if control == "stopped" and not self.stopping:
+            logger.warning("Crawl %s stopped by `scrapy stop`: this node ends cleanly; its "
+                           "state stays in Redis for `scrapy resume`", self.frontier.keys.crawl)
+            self.scheduler.stop_crawl()
 
     def _take(self, entry: Entry) -> None:
         spider = self.scheduler.spider

@@ -9,7 +9,6 @@ import pytest
 import redis
 
 from crawler.keys import CrawlKeys
-
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles, pages_crawled
 

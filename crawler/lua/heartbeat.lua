@@ -1,11 +1,12 @@
 -- heartbeat: record this node's state with the server's time, and read the cluster's.
 -- KEYS[1] nodes hash   KEYS[2] queue   KEYS[3] leased hash   KEYS[4] start_urls   KEYS[5] stats
--- KEYS[6] retry set   KEYS[7] series list   KEYS[8] series lock
+-- KEYS[6] retry set   KEYS[7] series list   KEYS[8] series lock   KEYS[9] control
 -- ARGV[1] node id   ARGV[2] node state as a JSON object (its "beat" field is set here)
 -- ARGV[3] sampling interval (s)   ARGV[4] samples kept: the first node to beat in each
 -- interval prepends one cluster sample {t, queued, leased, seeds, seen, done, items} to
 -- the series list, trimmed to ARGV[4] entries (a bounded time series for dashboards).
--- Returns {server time, queued (queue + retry), leased, seeds waiting, enqueued ever, nodes...}
+-- Returns {server time, queued (queue + retry), leased, seeds waiting, enqueued ever,
+--          control ("" running, "paused", "stopped"), nodes...}
 -- where nodes is a flat list of node id, JSON state.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -26,4 +27,6 @@ if redis.call('SET', KEYS[8], '1', 'NX', 'PX', math.floor(tonumber(ARGV[3]) * 10
     done = tonumber(stats[3] or 0), items = tonumber(stats[4] or 0)}))
   redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[4]) - 1)
 end
-return {tostring(now), queued, leased, seeds, stats[1] or '0', redis.call('HGETALL', KEYS[1])}
+local control = redis.call('GET', KEYS[9]) or ''
+return {tostring(now), queued, leased, seeds, stats[1] or '0', control,
+        redis.call('HGETALL', KEYS[1])}

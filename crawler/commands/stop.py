@@ -1,0 +1,15 @@
+"""``scrapy stop NAME``: every node ends cleanly; the crawl's state stays for a resume."""
+
+from __future__ import annotations
+
+from crawler.control import ControlCommand
+
+
+class Command(ControlCommand):
+    """Stop every node of a crawl, keeping its state (``scrapy resume NAME`` to go on)."""
+
+    state = "stopped"
+    done = "stopped: every node hands back its requests and exits; state kept"
+
+    def short_desc(self) -> str:
+        return "Stop every node of a crawl, keeping its state"

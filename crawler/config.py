@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "FINGERPRINT_BUCKET_BITS": 16,
     "BLOOM_CAPACITY": 100_000_000,
     "BLOOM_BITS_PER_URL": 32,
+    "RECRAWL_AFTER_DAYS": 0,
     "ITEM_KEY_FIELD": "url",
     "POSTGRES_DSN": None,
     "POSTGRES_TABLE": "crawl_items",
@@ -52,6 +53,17 @@ DEFAULTS: dict[str, Any] = {
     "POSTGRES_BUFFER_ITEMS": 10000,
     "POSTGRES_CLOSE_TIMEOUT": 10.0,
 }
+
+
+def _check_dsn(dsn: str) -> None:
+    from psycopg import Error
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(dsn)
+    except Error:  # its message may quote the password
+        raise ConfigError("setting POSTGRES_DSN is not a PostgreSQL connection string: expected "
+                          "postgresql://USER:PASSWORD@HOST:PORT/DB or key=value pairs") from None
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class FrontierConfig:
     bucket_bits: int
     bloom_capacity: int
     bloom_bits_per_url: int
+    recrawl_days: int
     item_key_field: str
     # The PostgreSQL item table (pipelines/postgres.py); the DSN may hold a password.
     postgres_dsn: str | None = field(repr=False)
@@ -140,8 +153,14 @@ class FrontierConfig:
         store = str(get("FINGERPRINT_STORE")).lower()
         if store not in ("exact", "bloom"):
             raise ConfigError(f"setting FINGERPRINT_STORE={store!r} must be 'exact' or 'bloom'")
+        recrawl = int(number("RECRAWL_AFTER_DAYS", 0))
+        if recrawl and store == "bloom":
+            raise ConfigError("setting RECRAWL_AFTER_DAYS needs FINGERPRINT_STORE='exact': a "
+                              "Bloom filter cannot tell when it saw a URL")
         url = settings.get("REDIS_URL")
         dsn = settings.get("POSTGRES_DSN")
+        if dsn not in (None, ""):
+            _check_dsn(str(dsn))
         table = tuple(str(get("POSTGRES_TABLE")).split("."))
         if len(table) > 2 or not all(table):
             raise ConfigError(f"setting POSTGRES_TABLE={'.'.join(table)!r} must be TABLE or "
@@ -170,6 +189,7 @@ class FrontierConfig:
             bucket_bits=bits,
             bloom_capacity=int(number("BLOOM_CAPACITY", 1000)),
             bloom_bits_per_url=int(number("BLOOM_BITS_PER_URL", 4)),
+            recrawl_days=recrawl,
             item_key_field=str(get("ITEM_KEY_FIELD")),
             postgres_dsn=str(dsn) if dsn not in (None, "") else None,
             postgres_table=table,

@@ -29,6 +29,7 @@ from typing import Any
 from crawler.keys import CrawlKeys
 
 KEPT_BYTES = 12
+EPOCH = 1735689600  # 2025-01-01: exact fingerprints record the day they were seen since
 MAX_BITMAP_BITS = 2**32  # a Redis string holds at most 512 MB
 
 
@@ -38,8 +39,12 @@ class ExactLayout:
 
     keys: CrawlKeys
     bucket_bits: int
+    recrawl_days: int = 0
 
-    spec = "exact"
+    @property
+    def spec(self) -> str:
+        """What the push script needs: ``exact:<re-crawl after N days, 0 never>``."""
+        return f"exact:{self.recrawl_days}"
 
     def locate(self, fingerprint: bytes) -> tuple[str, bytes]:
         """The bucket key and the field that record ``fingerprint``."""
@@ -48,11 +53,23 @@ class ExactLayout:
         return self.keys.seen_bucket(bucket), fingerprint[self.bucket_bits // 8:KEPT_BYTES]
 
     def known(self, client: Any, fingerprints: list[bytes]) -> list[bool]:
-        """Which fingerprints are recorded (one round trip, read-only)."""
+        """Which fingerprints are recorded, and recently enough not to be re-crawled
+        (one round trip, read-only)."""
+        pipe = client.pipeline(transaction=False)
+        pipe.time()
+        for fp in fingerprints:
+            pipe.hget(*self.locate(fp))
+        now, *days = pipe.execute()
+        today = (now[0] - EPOCH) // 86400
+        return [day is not None and (not self.recrawl_days or
+                                     today - int(day) < self.recrawl_days) for day in days]
+
+    def forget(self, client: Any, fingerprints: list[bytes]) -> int:
+        """Delete fingerprints so their URLs count as new; return how many were recorded."""
         pipe = client.pipeline(transaction=False)
         for fp in fingerprints:
-            pipe.hexists(*self.locate(fp))
-        return [bool(r) for r in pipe.execute()]
+            pipe.hdel(*self.locate(fp))
+        return sum(pipe.execute())
 
 
 @dataclass(frozen=True)
@@ -108,12 +125,13 @@ class BloomLayout:
 FingerprintLayout = ExactLayout | BloomLayout
 
 
-def layout_from_json(keys: CrawlKeys, recorded: str | bytes) -> FingerprintLayout:
+def layout_from_json(keys: CrawlKeys, recorded: str | bytes,
+                     recrawl_days: int = 0) -> FingerprintLayout:
     """The layout a crawl recorded (``describe``'s JSON) in ``keys.seen_meta``."""
     spec = json.loads(recorded)
     if spec["store"] == "bloom":
         return BloomLayout(keys, int(spec["capacity"]), int(spec["bits_per_url"]))
-    return ExactLayout(keys, int(spec["bucket_bits"]))
+    return ExactLayout(keys, int(spec["bucket_bits"]), recrawl_days)
 
 
 def describe(store: str, bucket_bits: int, capacity: int, bits_per_url: int) -> str:

@@ -51,11 +51,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Push:
-    """A request to enqueue: its fingerprint (``None`` for ``dont_filter``), priority, payload."""
+    """A request to enqueue: its fingerprint, priority and payload. A ``dont_filter``
+    request is enqueued even if seen; its fingerprint is still recorded."""
 
     fingerprint: bytes | None
     priority: int
     payload: bytes
+    dont_filter: bool = False
 
 
 @dataclass
@@ -114,10 +116,11 @@ class Frontier:
         self.max_attempts = max_attempts
         self.layout: FingerprintLayout | None = None
 
-    async def open(self, layout: str) -> None:
+    async def open(self, layout: str, recrawl_days: int = 0) -> None:
         """Load the scripts and fix the fingerprint layout: the crawl's first one wins.
 
-        ``layout`` is ``fingerprints.describe(...)`` of this node's settings.
+        ``layout`` is ``fingerprints.describe(...)`` of this node's settings; a URL seen
+        ``recrawl_days`` or more days ago counts as new (0: never).
         """
         await scripts.load(self.client)
         await self.client.hsetnx(self.keys.seen_meta, "layout", layout)
@@ -126,7 +129,7 @@ class Frontier:
         if recorded != layout:
             logger.info("Fingerprints of this crawl keep the layout it began with: %s",
                         recorded)
-        self.layout = layout_from_json(self.keys, recorded)
+        self.layout = layout_from_json(self.keys, recorded, recrawl_days)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.
@@ -210,6 +213,8 @@ class Frontier:
             if push.fingerprint is not None:
                 bucket, fp_field = self.layout.locate(push.fingerprint)
                 index = bucket_index.setdefault(bucket, len(bucket_index) + 4)
+                if push.dont_filter:
+                    index = -index
             args += [index, fp_field, push.priority, push.payload]
         keys = [self.keys.queue, self.keys.sequence, self.keys.stats, *bucket_index]
         scripts.PUSH.queue(pipe, keys, args)

@@ -77,7 +77,7 @@ class RedisScheduler:
                                          keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
-        await frontier.open(self.config.fingerprint_layout())
+        await frontier.open(self.config.fingerprint_layout(), self.config.recrawl_days)
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
@@ -134,12 +134,10 @@ class RedisScheduler:
                        request.url, exc)
             self._unserializable_logged = True
             return False
-        fingerprint = None
-        if not request.dont_filter:
-            assert self.crawler.request_fingerprinter is not None
-            fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
+        assert self.crawler.request_fingerprinter is not None
+        fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         assert self.sync is not None, "RedisScheduler.open() was not awaited"
-        self.sync.push(Push(fingerprint, request.priority, b"r" + payload))
+        self.sync.push(Push(fingerprint, request.priority, b"r" + payload, request.dont_filter))
         return True
 
     def next_request(self) -> Request | None:

@@ -1,7 +1,8 @@
 """Seeds in scrapy-redis's start-URL formats, parsed and checked.
 
 A seed is a URL alone, or a JSON object ``{"url": ..., "meta": {...}, "priority": n,
-"method": ...}``; like scrapy-redis, any other key of the object is form data. A
+"method": ..., "dont_filter": true}``; like scrapy-redis, any other key of the object is
+form data. ``dont_filter`` fetches the seed even if the crawl has seen it (re-crawl). A
 spider with a ``make_request_from_data(data)`` method (scrapy-redis's hook) builds
 its own requests from the raw bytes instead.
 """
@@ -49,6 +50,8 @@ def parse(line: str) -> dict[str, Any]:
         raise SeedError("'priority' must be an integer")
     if not isinstance(data.get("method", "GET"), str):
         raise SeedError("'method' must be a string")
+    if not isinstance(data.get("dont_filter", False), bool):
+        raise SeedError("'dont_filter' must be true or false")
     return data
 
 
@@ -59,9 +62,11 @@ def to_request(seed: dict[str, Any]) -> Request:
     meta = data.pop("meta", {})
     priority = data.pop("priority", 0)
     method = data.pop("method", "GET").upper()
+    dont_filter = data.pop("dont_filter", False)
     if data:
-        return FormRequest(url, method=method, formdata=data, meta=meta, priority=priority)
-    return Request(url, method=method, meta=meta, priority=priority)
+        return FormRequest(url, method=method, formdata=data, meta=meta, priority=priority,
+                           dont_filter=dont_filter)
+    return Request(url, method=method, meta=meta, priority=priority, dont_filter=dont_filter)
 
 
 def requests_from_raw(raw: bytes, spider: Spider) -> list[Request]:

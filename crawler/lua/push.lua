@@ -3,17 +3,29 @@
 -- KEYS[1]  queue (sorted set)         KEYS[2] sequence counter   KEYS[3] stats hash
 -- KEYS[4..] fingerprint bucket hashes, referred to by index below
 -- ARGV[1]  order: "priority" | "fifo" | "lifo"
--- ARGV[2]  fingerprint store: "exact", or "bloom:<k>:<bits per bitmap>"
--- ARGV[3+4i..6+4i] per request: index into KEYS of its bucket or bitmap (0 = dont_filter,
---          no check), fingerprint field (exact) or h1 h2 as two big-endian uint32 (bloom),
---          priority, payload (kind byte + encoded request)
+-- ARGV[2]  fingerprint store: "exact:<re-crawl after N days, 0 never>", or
+--          "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
+--          (days since 2025-01-01: a 2-byte listpack integer).
+-- ARGV[3+4i..6+4i] per request: index into KEYS of its bucket or bitmap (negative for a
+--          dont_filter request: its fingerprint is recorded, the request enqueued anyway;
+--          0: no fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
+--          uint32 (bloom), priority, payload (kind byte + encoded request)
 -- Counts in stats: enqueued, seen (new fingerprints), duplicates.
 -- Returns  {added, duplicates}
 local order = ARGV[1]
 local k, m = string.match(ARGV[2], '^bloom:(%d+):(%d+)$')
 k, m = tonumber(k), tonumber(m)
-local function first_time(key, field)
-  if not k then return redis.call('HSETNX', key, field, '') == 1 end
+local recrawl = tonumber(string.match(ARGV[2], '^exact:(%d+)$') or 0)
+local today = math.floor((tonumber(redis.call('TIME')[1]) - 1735689600) / 86400)
+local function first_time(key, field, force)
+  if not k then
+    if force then return redis.call('HSET', key, field, today) == 1 end
+    if recrawl == 0 then return redis.call('HSETNX', key, field, today) == 1 end
+    local day = tonumber(redis.call('HGET', key, field))
+    if day and today - day < recrawl then return false end
+    redis.call('HSET', key, field, today)
+    return true
+  end
   local h1, h2 = struct.unpack('>I4>I4', field)
   if h2 % 2 == 0 then h2 = h2 + 1 end
   local fresh = false
@@ -28,14 +40,15 @@ local added, dups, seen = 0, 0, 0
 for i = 0, n - 1 do
   local base = 3 + 4 * i
   local bucket = tonumber(ARGV[base])
-  if bucket == 0 or first_time(KEYS[bucket], ARGV[base + 1]) then
+  local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)], ARGV[base + 1], bucket < 0)
+  if bucket <= 0 or fresh then
     local seq = last - n + 1 + i
     local score = 0
     if order == 'priority' then score = -tonumber(ARGV[base + 2])
     elseif order == 'lifo' then score = -seq end
     redis.call('ZADD', KEYS[1], score, string.format('%016d', seq) .. ARGV[base + 3])
     added = added + 1
-    if bucket ~= 0 then seen = seen + 1 end
+    if fresh then seen = seen + 1 end
   else
     dups = dups + 1
   end

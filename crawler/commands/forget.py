@@ -1,0 +1,43 @@
+"""``scrapy forget NAME [FILE|-]``: drop URLs' fingerprints, so they count as new again."""
+
+from __future__ import annotations
+
+import argparse
+
+from scrapy.exceptions import UsageError
+
+from crawler import seedfile
+from crawler.cli import CrawlCommand
+from crawler.fingerprints import BloomLayout, layout_from_json
+
+
+class Command(CrawlCommand):
+    """Reads URLs (or JSON seeds) like ``scrapy seed`` and deletes their fingerprints."""
+
+    def syntax(self) -> str:
+        return "NAME [FILE|-]"
+
+    def short_desc(self) -> str:
+        return "Forget URLs the crawl has seen, so that they can be fetched again"
+
+    def execute(self, args: list[str], opts: argparse.Namespace) -> None:
+        name = self.crawl_name(args)
+        if len(args) > 2:
+            raise UsageError("give one FILE (or - for standard input)")
+        good, bad = seedfile.read(args[1] if len(args) == 2 else "-")
+        _, keys, client = self.open(name)
+        assert self.settings is not None
+        recorded = client.hget(keys.seen_meta, "layout")
+        if recorded is None:
+            print(f"Crawl {name!r} has seen no URL yet; nothing to forget")
+            return
+        layout = layout_from_json(keys, recorded)
+        if isinstance(layout, BloomLayout):
+            self.fail(f"crawl {name!r} keeps its fingerprints in a Bloom filter, which cannot "
+                      "forget one URL; seed it with --recrawl instead")
+            return
+        forgotten = layout.forget(client, seedfile.fingerprints(self.settings, name, good))
+        print(f"Forgot {forgotten} of {len(good)} URLs (the others were not known)"
+              + (f"; {bad} bad lines" if bad else ""))
+        if bad:
+            self.exitcode = 1

@@ -8,7 +8,9 @@ named by the data: a request class must be one the process has already loaded.
 
 from __future__ import annotations
 
+import inspect
 import json
+import weakref
 from typing import Any
 
 from scrapy import Request, Spider
@@ -37,12 +39,43 @@ class EncodeError(ValueError):
     """The request holds what JSON cannot carry (a callback not on the spider, an object)."""
 
 
+_method_names: weakref.WeakKeyDictionary[Spider, dict[Any, str]] = weakref.WeakKeyDictionary()
+
+
+def _method_name(spider: Spider | None, func: Any) -> Any:
+    """The name of the spider method ``func`` (as ``Request.to_dict`` finds it, but from a
+    table built once per spider instead of ``inspect.getmembers`` for every request)."""
+    if not callable(func):
+        return func
+    if spider is not None and hasattr(func, "__func__"):
+        names = _method_names.get(spider)
+        if names is None:
+            names = {m.__func__: name for name, m in inspect.getmembers(spider, inspect.ismethod)}
+            _method_names[spider] = names
+        name = names.get(func.__func__)
+        if name is not None:
+            return name
+    raise EncodeError(f"Function {func} is not an instance method in: {spider}")
+
+
+def _to_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
+    """``Request.to_dict(spider=spider)``, with the method names looked up in a table."""
+    data: dict[str, Any] = {
+        "url": request.url,
+        "callback": _method_name(spider, request.callback),
+        "errback": _method_name(spider, request.errback),
+        "headers": dict(request.headers),
+    }
+    for attr in request.attributes:
+        data.setdefault(attr, getattr(request, attr))
+    if type(request) is not Request:
+        data["_class"] = f"{type(request).__module__}.{type(request).__name__}"
+    return data
+
+
 def encode(request: Request, spider: Spider | None) -> bytes:
     """The request as compact JSON bytes; raises ``EncodeError`` if it cannot travel."""
-    try:
-        data = request.to_dict(spider=spider)
-    except ValueError as exc:
-        raise EncodeError(str(exc)) from exc
+    data = _to_dict(request, spider)
     compact = {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
     if "body" in compact:
         compact["body"] = compact["body"].decode("latin-1")

@@ -1,6 +1,6 @@
 """End-to-end crawl throughput: plain Scrapy vs scrapy-redis 0.9.1 vs this project.
 
-One run generates a static site (``benchmarks/site.py``), serves it with a private
+One run generates a static site (``benchmarks/sitegen.py``), serves it with a private
 nginx, starts a private ``redis-server``, then crawls the whole site with each
 variant as a real ``scrapy`` subprocess, one node each, interleaved (A B C A B C
 ...) ``--repeat`` times, and prints medians of:
@@ -13,7 +13,8 @@ variant as a real ``scrapy`` subprocess, one node each, interleaved (A B C A B C
 * Redis round trips/page: ``total_reads_processed`` deltas (one read event per
   request or pipeline the server receives; approximate for very large pipelines);
 * wall, startup (process start to first response) and close (last response to
-  exit, i.e. the idle wait before close) seconds.
+  exit, i.e. the idle wait before close) seconds, and the longest gap between two
+  responses (a stall).
 
 The default site has 3000 pages so that the default run (3 variants x 3 runs)
 stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
@@ -31,6 +32,7 @@ import math
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,7 +46,7 @@ sys.path.insert(0, str(REPO))  # `python benchmarks/crawl_speed.py` puts benchma
 
 import redis  # noqa: E402
 
-from benchmarks import site  # noqa: E402
+from benchmarks import sitegen  # noqa: E402
 
 VARIANTS = ("scrapy", "scrapy-redis", "ours")
 REDIS_VARIANTS = ("scrapy-redis", "ours")
@@ -61,47 +63,11 @@ class Run:
     wall_s: float = 0.0
     startup_s: float = 0.0
     close_s: float = 0.0
+    max_gap_s: float = 0.0
     commands: int | None = None
     round_trips: int | None = None
     by_command: dict[str, int] = field(default_factory=dict)
     error: str = ""
-
-
-class RedisServer:
-    """A private ``redis-server`` on a free port, no persistence, data dir in ``workdir``."""
-
-    def __init__(self, workdir: Path, binary: str = "redis-server") -> None:
-        self.port = site.free_port()
-        self.cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--dir", str(workdir)]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> redis.Redis:
-        """Start the server; return a client once it answers PING."""
-        try:
-            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
-                                         stdin=subprocess.DEVNULL, preexec_fn=site.die_with_parent)
-        except FileNotFoundError:
-            raise RuntimeError("redis-server not found: apt-get install -y redis-server") from None
-        site.wait_for_port(self.port, self.proc, "redis-server")
-        client = redis.Redis.from_url(self.url)
-        client.ping()
-        return client
-
-    def stop(self) -> None:
-        """Terminate the server."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
-def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:
-    """Per-command call counts and ``total_reads_processed``, from one ``INFO all``."""
-    info = client.info("all")
-    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()
-             if k.startswith("cmdstat_")}
-    return calls, int(info["total_reads_processed"])
 
 
 def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_url: str,
@@ -145,7 +111,7 @@ def error_excerpt(output: str, lines: int = 12) -> str:
 
 
 def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: str,
-             server: RedisServer | None, client: redis.Redis | None) -> Run:
+             server: sitegen.RedisServer | None, client: redis.Redis | None) -> Run:
     """Crawl the site once with ``variant``; Redis is flushed and seeded first."""
     run_dir.mkdir(parents=True)
     stats_file = run_dir / "stats.json"
@@ -158,21 +124,23 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
             client.rpush("bench:start_urls", json.dumps({"url": start_url}))
         else:
             client.rpush(f"crawl:{{{args.ours_spider}}}:start_urls", start_url)
-        before = redis_counters(client)  # this INFO is counted in the delta: removed below
+        before = sitegen.redis_counters(client)  # this INFO is counted in the delta: removed below
     started, started_unix = time.monotonic(), time.time()
     with open(run_dir / "output.log", "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=site.die_with_parent)
+                                preexec_fn=sitegen.die_with_parent)
         try:
             proc.wait(timeout=args.timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
             result.error = f"timed out after {args.timeout:.0f}s"
+        finally:  # on time-out, Ctrl-C or SIGTERM: end the crawl and anything it started
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     result.wall_s, ended_unix = time.monotonic() - started, time.time()
     if client is not None:
-        calls, reads = redis_counters(client)
+        calls, reads = sitegen.redis_counters(client)
         delta = {k: n - before[0].get(k, 0) - (k == "info") for k, n in calls.items()}
         result.by_command = {k: n for k, n in delta.items() if n > 0}
         result.commands = sum(result.by_command.values())
@@ -182,6 +150,7 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
         result.responses, result.pages_per_s = data["responses"], data["pages_per_s"]
         result.startup_s = data["first_response_unix"] - started_unix
         result.close_s = ended_unix - data["last_response_unix"]
+        result.max_gap_s = data["max_gap_s"]
         result.ok = proc.returncode == 0 and result.responses > 0
     if not result.ok:
         output = (run_dir / "output.log").read_text(errors="replace")
@@ -197,7 +166,7 @@ def median(values: list[float]) -> float:
 def print_table(results: dict[str, list[Run]], pages: int) -> None:
     """One line per variant with medians over its successful runs, then details."""
     header = ("variant", "pages", "pages/s (median)", "min-max", "vs scrapy",
-              "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s")
+              "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s", "max gap s")
     rows: list[tuple[str, ...]] = [header]
     base = median([r.pages_per_s for r in results.get("scrapy", []) if r.ok])
     for variant, runs in results.items():
@@ -218,7 +187,7 @@ def print_table(results: dict[str, list[Run]], pages: int) -> None:
             f"{median(per_page):.2f}" if per_page else "-",
             f"{median(trips):.2f}" if trips else "-",
             *(f"{median([getattr(r, a) for r in good]):.1f}"
-              for a in ("wall_s", "startup_s", "close_s")),
+              for a in ("wall_s", "startup_s", "close_s", "max_gap_s")),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for n, row in enumerate(rows):
@@ -290,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     """Set up site + nginx + Redis, run the variants interleaved, print the table."""
     args = parse_args(argv)
     try:
-        nginx = site.find_nginx(args.nginx)
+        nginx = sitegen.find_nginx(args.nginx)
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -298,19 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.redis_server} not found: apt-get install -y redis-server, or pass "
               "--redis-server PATH, or --only scrapy", file=sys.stderr)
         return 2
-    site.exit_on_sigterm()
+    sitegen.exit_on_sigterm()
     print("command: python", shlex.join([os.path.relpath(__file__), *sys.argv[1:]]))
     print(versions(nginx, args.redis_server))
     workdir = Path(tempfile.mkdtemp(prefix="crawl-speed-"))
-    web: site.NginxServer | None = None
-    server: RedisServer | None = None
+    web: sitegen.NginxServer | None = None
+    server: sitegen.RedisServer | None = None
     try:
-        site.generate_site(workdir / "site", args.pages, args.links)
-        web = site.NginxServer(workdir / "site", workdir, nginx).start()
+        sitegen.generate_site(workdir / "site", args.pages, args.links)
+        web = sitegen.NginxServer(workdir / "site", workdir, nginx).start()
         start_url = f"{web.base_url}/index.html"
         client = None
         if set(args.variants) & set(REDIS_VARIANTS):
-            server = RedisServer(workdir, args.redis_server)
+            server = sitegen.RedisServer(workdir, args.redis_server)
             client = server.start()
         print(f"site: {args.pages} pages x {args.links} links at {start_url}; "
               f"redis: {server.url if server else '-'}; workdir: {workdir}")

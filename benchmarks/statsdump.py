@@ -4,7 +4,8 @@ Enable it with ``EXTENSIONS={"benchmarks.statsdump.StatsDump": 500}`` and
 ``BENCH_STATS_FILE=/path/to/stats.json``. It records the monotonic time of the
 first and the last response, so that throughput excludes start-up and the idle
 wait before close (which differ between schedulers):
-``pages_per_s = responses / (last_response - first_response)``.
+``pages_per_s = responses / (last_response - first_response)``; and the longest
+gap between two responses (a stall of the crawl).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class StatsDump:
         self.first: float | None = None
         self.last: float | None = None
         self.first_unix = self.last_unix = 0.0
+        self.max_gap = 0.0
         crawler.signals.connect(self.response_received, signal=signals.response_received)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -45,6 +47,8 @@ class StatsDump:
         now, self.last_unix = time.monotonic(), time.time()
         if self.first is None:
             self.first, self.first_unix = now, self.last_unix
+        if self.last is not None:
+            self.max_gap = max(self.max_gap, now - self.last)
         self.last = now
         self.responses += 1
 
@@ -58,6 +62,7 @@ class StatsDump:
             "window_s": window,
             "first_response_unix": self.first_unix,
             "last_response_unix": self.last_unix,
+            "max_gap_s": self.max_gap,
             "pages_per_s": self.responses / window if window > 0 else 0.0,
             "stats": self.crawler.stats.get_stats(),
         }

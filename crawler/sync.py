@@ -73,6 +73,7 @@ class FrontierSync:
     def start(self) -> None:
         """Start the loop on the running asyncio event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()  # the first round at once: the engine is waiting for requests
 
     def push(self, push: Push) -> None:
         """Queue a request for the next round."""
@@ -241,14 +242,18 @@ class FrontierSync:
                            got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
         for entry in got.popped:
             self._take(entry)
+        requests = sum(1 for entry in got.popped if entry.kind == KIND_REQUEST)
+        if requests:
+            self.stats.inc_value("scheduler/dequeued/redis", requests)
         if got.popped:
-            self.stats.inc_value("scheduler/dequeued/redis", len(got.popped))
             self.nextcall.schedule()
         if got.cluster is not None:
             view = got.cluster
             self._obey(view.control)
             self.crawl_finished = cluster.crawl_finished(
                 view, self.config.idle_timeout, self.config.node_timeout)
+            if self.crawl_finished:
+                self.nextcall.schedule()  # the engine looks at idleness now, not in 5 s
             nothing = not (view.enqueued or view.seeds or got.popped or self.handed)
             if nothing and not self._waiting_logged:
                 self._waiting_logged = True

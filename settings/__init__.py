@@ -18,7 +18,10 @@ ITEM_PIPELINES = {
 }
 
 ROBOTSTXT_OBEY = True
+# Nodes open no control port of their own: the cluster is steered through Redis
+# (scrapy pause/resume/stop) and watched with scrapy status.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"
 
 # Values a deployment sets from the environment (a setting given with -s still wins).

@@ -1,4 +1,4 @@
-"""A generated static test site served by a private nginx process.
+"""A generated static test site served by a private nginx, and a private redis-server.
 
 ``generate_site`` writes N HTML pages (``/index.html`` and ``/p/<i>.html``), each
 with a ``<title>``, a few KB of text and ``links`` links: page ``i`` links to
@@ -6,10 +6,11 @@ with a ``<title>``, a few KB of text and ``links`` links: page ``i`` links to
 pseudo-random pages (never the root) drawn with a fixed seed. ``NginxServer`` runs nginx in the
 foreground as a child process with its own config, pid file, logs and temp paths
 in a temp dir, on a free port of 127.0.0.1; it never touches /etc/nginx or port 80.
+``RedisServer`` runs ``redis-server`` on a free port (never 6379), without persistence.
 
 Serve a site by hand (Ctrl-C stops it)::
 
-    python -m benchmarks.site --pages 5000
+    python -m benchmarks.sitegen --pages 5000
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import redis
 
 NGINX_MISSING = (
     "nginx was not found (looked on PATH and in /usr/sbin).\n"
@@ -202,6 +205,43 @@ http {{
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port, no persistence, data dir in ``workdir``."""
+
+    def __init__(self, workdir: Path, binary: str = "redis-server") -> None:
+        self.port = free_port()
+        self.cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", str(workdir)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> redis.Redis:
+        """Start the server; return a client once it answers PING."""
+        try:
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
+                                         stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        except FileNotFoundError:
+            raise RuntimeError("redis-server not found: apt-get install -y redis-server") from None
+        wait_for_port(self.port, self.proc, "redis-server")
+        client = redis.Redis.from_url(self.url)
+        client.ping()
+        return client
+
+    def stop(self) -> None:
+        """Terminate the server."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:
+    """Per-command call counts and ``total_reads_processed``, from one ``INFO all``."""
+    info = client.info("all")
+    calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()
+             if k.startswith("cmdstat_")}
+    return calls, int(info["total_reads_processed"])
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_START_URLS_AS_SET": False,
     "REDIS_EMBEDDED_DIR": ".crawler-data/redis",
     "REDIS_CONNECT_TIMEOUT": 5.0,
+    "REDIS_SOCKET_TIMEOUT": 10.0,
     "REDIS_SSL_CA_CERTS": None,
     "REDIS_SSL_CERTFILE": None,
     "REDIS_SSL_KEYFILE": None,
@@ -76,6 +77,7 @@ class FrontierConfig:
     start_urls_as_set: bool
     embedded_dir: str
     connect_timeout: float
+    socket_timeout: float
     ssl_ca_certs: str | None
     ssl_certfile: str | None
     ssl_keyfile: str | None
@@ -172,6 +174,7 @@ class FrontierConfig:
             start_urls_as_set=settings.getbool("REDIS_START_URLS_AS_SET"),
             embedded_dir=str(get("REDIS_EMBEDDED_DIR")),
             connect_timeout=number("REDIS_CONNECT_TIMEOUT", 0.1),
+            socket_timeout=number("REDIS_SOCKET_TIMEOUT", 0.1),
             ssl_ca_certs=optional_path("REDIS_SSL_CA_CERTS"),
             ssl_certfile=optional_path("REDIS_SSL_CERTFILE"),
             ssl_keyfile=optional_path("REDIS_SSL_KEYFILE"),

@@ -81,7 +81,7 @@ class SecretURL(str):
 def _client_options(config: FrontierConfig, url: str) -> dict[str, Any]:
     options: dict[str, Any] = {
         "socket_connect_timeout": config.connect_timeout,
-        "socket_timeout": max(config.connect_timeout, 30.0),
+        "socket_timeout": config.socket_timeout,
         "health_check_interval": 30,
     }
     if url.startswith("rediss://"):
@@ -100,6 +100,13 @@ def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
         raise unavailable(url, exc) from exc
     embedded.release_at_exit(url)
     return client
+
+
+async def close_async_clients() -> None:
+    """Close the process's asyncio clients (the scheduler does, last, when a node stops)."""
+    while _async_clients:
+        _, client = _async_clients.popitem()
+        await client.aclose()
 
 
 async def async_client(config: FrontierConfig, url: str) -> redis.asyncio.Redis:

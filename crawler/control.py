@@ -28,5 +28,5 @@ class ControlCommand(CrawlCommand):
         if self.state:
             client.set(keys.control, self.state)
         else:
-            client.delete(keys.control)
+            client.unlink(keys.control)
         print(f"Crawl {name!r} {self.done}")

@@ -11,7 +11,8 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import redis
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1000
 MAX_BACKOFF = 10.0
+START = "0"  # the cursor before every item: the stream's ids are all greater than 0-0
+_STREAM_ID = re.compile(r"\d+(-\d+)?")
+_MAX_SEQUENCE = 2**64 - 1
 
 
 def item_key(item: dict[str, Any], key_field: str) -> str:
@@ -47,6 +51,9 @@ class ItemStore:
         """Store ``item`` (with the others that arrive meanwhile); retries while Redis is down."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         data = json.dumps(item, ensure_ascii=False, default=str)
+        # A lone surrogate (text decoded with errors="surrogateescape") is not UTF-8: Redis
+        # could not be sent the batch, whose items would wait for ever. It becomes "?".
+        data = data.encode("utf-8", "replace").decode("utf-8")
         self._pending.append((item_key(item, self.key_field), data, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -61,10 +68,12 @@ class ItemStore:
             try:
                 await scripts.STORE_ITEMS.run(
                     self.client, [self.keys.items, self.keys.item_keys, self.keys.stats], args)
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except (redis.RedisError, OSError) as exc:
+                # Unreachable, or refusing (out of memory, a missing permission): the items
+                # wait here, their pages stay unacknowledged, and nothing is dropped.
                 backoff = min(MAX_BACKOFF, max(0.25, backoff * 2))
-                logger.warning("Item store: Redis unreachable (%s); %d items wait, retry in "
-                               "%.1f s", exc, len(self._pending), backoff)
+                logger.warning("Item store: Redis did not take the items (%s); %d items wait, "
+                               "retry in %.1f s", exc, len(self._pending), backoff)
                 continue
             backoff = 0.0
             del self._pending[:len(batch)]
@@ -85,3 +94,44 @@ def read_items(
         for stream_id, fields in chunk:
             yield stream_id.decode(), json.loads(fields[b"item"])
         start = f"({chunk[-1][0].decode()}"
+
+
+def check_cursor(cursor: str) -> str:
+    """``cursor`` if it is a stream id (``1732370000000-5``; ``0``: before every item), else
+    ``ValueError``. The items after it are the ones stored after the item it names."""
+    if not _STREAM_ID.fullmatch(cursor):
+        raise ValueError(f"{cursor!r} is not a cursor: a stream id such as 1732370000000-5, "
+                         f"or {START} for the start")
+    return cursor
+
+
+def _id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def cursor_before(stream_id: str) -> str:
+    """The cursor whose next item is the one at ``stream_id`` (ids are ``ms-seq``)."""
+    ms, seq = _id_tuple(stream_id)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{_MAX_SEQUENCE}" if ms > 0 else START
+
+
+async def locate(client: redis.asyncio.Redis, keys: CrawlKeys,
+                 item_keys: Collection[str]) -> tuple[str | None, int]:
+    """Where items are in the stream: the cursor to read all of them from (``None`` if
+    none is stored) and how many of them the store does not hold."""
+    found: list[tuple[int, int]] = []
+    wanted = list(item_keys)
+    for start in range(0, len(wanted), READ_CHUNK):
+        ids: list[bytes | None] = await client.hmget(  # type: ignore[assignment]
+            keys.item_keys, wanted[start:start + READ_CHUNK])
+        found.extend(_id_tuple(i.decode()) for i in ids if i is not None)
+    if not found:
+        return None, len(wanted)
+    oldest = "{}-{}".format(*min(found))
+    first: list[tuple[bytes, Any]] = await client.xrange(  # type: ignore[assignment]
+        keys.items, count=1)
+    at_start = bool(first) and first[0][0].decode() == oldest
+    return (START if at_start else cursor_before(oldest)), len(wanted) - len(found)

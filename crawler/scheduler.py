@@ -93,6 +93,7 @@ class RedisScheduler:
         if self.sync is None:
             return
         await self.sync.stop()
+        await connection.close_async_clients()
         if reason == "finished" and not self.config.persist:
             client = connection.sync_client(self.config, self.sync.url)
             deleted = admin.delete_crawl(client, self.keys, keep=admin.kept_after_finish(self.keys))

@@ -65,6 +65,7 @@ class FrontierSync:
         self._last_renew = time.monotonic()
         self._idle_since: float | None = None
         self._down_since: float | None = None
+        self._last_error = ""
         self._waiting_logged = False
         self._started = time.time()
         self._rate: deque[tuple[float, int]] = deque(maxlen=120)
@@ -143,6 +144,16 @@ class FrontierSync:
             except CONNECTION_ERRORS as exc:
                 backoff = min(MAX_BACKOFF, max(0.25, backoff * 2))
                 self._connection_lost(exc, backoff)
+                continue
+            except redis.RedisError as exc:
+                # Redis answered with an error (a missing ACL permission, a full memory,
+                # a read-only replica): nothing was lost locally; say why and retry.
+                backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
+                self.stats.inc_value("frontier/redis_errors")
+                if str(exc) != self._last_error:
+                    logger.error("Redis at %s refused a batch: %s; retrying with backoff, "
+                                 "nothing is dropped", redact(self.url), exc)
+                    self._last_error = str(exc)
                 continue
             if backoff:
                 logger.warning("Redis at %s is back after %.1f s; carrying on", redact(self.url),

@@ -28,6 +28,7 @@ FEED_EXPORT_ENCODING = "utf-8"
 _FROM_ENV = {
     "REDIS_URL": str,
     "REDIS_KEY_PREFIX": str,
+    "REDIS_SOCKET_TIMEOUT": float,
     "REDIS_SSL_CA_CERTS": str,
     "REDIS_SSL_CERTFILE": str,
     "REDIS_SSL_KEYFILE": str,

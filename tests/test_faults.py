@@ -87,8 +87,10 @@ def test_redis_restart_mid_crawl_loses_nothing(site: Site, tmp_path: Path) -> No
 
 def test_poison_pages_end_in_the_dead_letters(redis_url: str, client: redis.Redis,
                                               small_site: Site, tmp_path: Path) -> None:
-    settings = {**FAST_FAILOVER, "SPIDER_MODULES": "spiders,tests.spiders",
-                "SCHEDULER_MAX_ATTEMPTS": "3"}
+    # Leases long enough that a live node on a loaded machine keeps renewing them: only
+    # the crashing page should see its leases expire.
+    settings = {**FAST_FAILOVER, "SCHEDULER_LEASE_SECONDS": "5",
+                "SPIDER_MODULES": "spiders,tests.spiders", "SCHEDULER_MAX_ATTEMPTS": "3"}
     client.rpush(CrawlKeys("crawl", "poison").start_urls, small_site.page(0))
     logs = iter(tmp_path / f"node{i}.log" for i in range(50))
     nodes = [start_node(redis_url, next(logs), spider="poison", **settings) for _ in range(2)]
@@ -119,3 +121,20 @@ def test_poison_pages_end_in_the_dead_letters(redis_url: str, client: redis.Redi
     titles = [json.loads(row)["title"] for row in target.read_text().splitlines()]
     assert sorted(titles) == sorted(
         {f"Page {i}" for i in range(small_site.pages)} - {"Page 7", "Page 9"})
+
+
+def test_redis_refusing_writes_for_a_while_loses_nothing(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    run_scrapy(redis_url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
+    log = tmp_path / "node.log"
+    node = start_node(redis_url, log)
+    while client.xlen(KEYS.items) < 20:
+        time.sleep(0.02)
+    client.config_set("maxmemory", 1)  # every write now fails with OOM
+    try:
+        time.sleep(3)
+    finally:
+        client.config_set("maxmemory", 0)
+    assert wait_all([node]) == [0]
+    assert export_titles(redis_url, tmp_path) == expected_titles(small_site.pages)
+    assert "refused a batch" in log.read_text() and "maxmemory" in log.read_text()

@@ -62,7 +62,7 @@ def secure_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     acl = [line.replace(">CHANGE-ME", f">{PASSWORD}") for line in documented.splitlines()
            if line.startswith("user ")]
     (folder / "users.acl").write_text(
-        "\n".join([*acl, "user default off", f"user admin on >{ADMIN} ~* &* +@all"]) + "\n")
+        "\n".join([*acl, f"user admin on >{ADMIN} ~* &* +@all"]) + "\n")
     port = free_port()
     process = subprocess.Popen(
         [server_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",

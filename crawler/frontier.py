@@ -2,10 +2,9 @@
 
 A node collects what it has to say (new requests, finished ones, leases to renew or
 hand back, how many entries it wants, its heartbeat) in an ``Outgoing`` and sends it
-with ``exchange``: one pipeline of Lua scripts, executed in that order. The order is
-the safety rule: the requests a callback yielded are pushed before the request that
-yielded them is acknowledged, so a crash between the two can duplicate a fetch but
-never lose one.
+with ``exchange``: one pipeline of Lua scripts. The safety rule lives in ``push.lua``:
+the requests callbacks yielded are saved and the requests that yielded them are
+acknowledged in one atomic script, so a failure can duplicate a fetch but never lose one.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ PUSH_CHUNK = 500
 RECLAIM_LIMIT = 1000
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
 SERIES_SAMPLES = 360  # one hour of samples
+FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Outgoing:
     failed: list[tuple[str, str]] = field(default_factory=list)
     renew: list[str] = field(default_factory=list)
     pop: int = 0
+    suspects_ok: bool = True  # may the pop include an entry that failed before?
     heartbeat: dict[str, Any] | None = None
     reclaim: bool = False
 
@@ -99,6 +100,8 @@ class Incoming:
     poisoned: int = 0
     popped: list[Entry] = field(default_factory=list)
     cluster: ClusterView | None = None
+    error: Exception | None = None  # a step Redis refused; the others' results are here
+    suspect: str | None = None  # id of the popped entry that failed before, if any
 
 
 class Frontier:
@@ -148,25 +151,22 @@ class Frontier:
             pipe = self.client.pipeline(transaction=False)
             self._queue_all(pipe, out)
             results = await pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
         return self._read(plan, results)
 
     def _queue_all(self, pipe: Any, out: Outgoing) -> list[str]:
         """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each step."""
         plan: list[str] = []
-        for start in range(0, len(out.pushes), PUSH_CHUNK):
-            self._queue_push(pipe, out.pushes[start:start + PUSH_CHUNK])
-            plan.append("push")
         if out.dead:
             pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
-            scripts.ACK.queue(pipe, self._ack_keys(),
-                              [self.node_id, "dead", *[e.id for e, _ in out.dead]])
-            plan += ["dead", "ack_dead"]
-        if out.acks:
-            scripts.ACK.queue(pipe, self._ack_keys(), [self.node_id, "done", *out.acks])
-            plan.append("ack")
+            plan.append("dead")
+        chunks = [out.pushes[i:i + PUSH_CHUNK] for i in range(0, len(out.pushes), PUSH_CHUNK)]
+        if out.acks or out.dead:
+            chunks = chunks or [[]]
+        for number, chunk in enumerate(chunks, start=1):
+            last = number == len(chunks)  # the acks go with the last of the pushes
+            self._queue_push(pipe, chunk, out.acks if last else [],
+                             [e.id for e, _ in out.dead] if last else [])
+            plan.append("push")
         if out.failed:
             scripts.RELEASE.queue(
                 pipe, self._release_keys(),
@@ -189,7 +189,7 @@ class Frontier:
                 pipe,
                 [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
                  self.keys.sequence, self.keys.retry],
-                [out.pop, self.lease_seconds, self.node_id],
+                [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok)],
             )
             plan.append("pop")
         if out.heartbeat is not None:
@@ -198,29 +198,30 @@ class Frontier:
                 [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
                  self.keys.stats, self.keys.retry, self.keys.series, self.keys.series_lock,
                  self.keys.control],
-                [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES],
+                [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES,
+                 FORGET_NODE_SECONDS],
             )
             plan.append("heartbeat")
         return plan
 
-    def _queue_push(self, pipe: Any, pushes: list[Push]) -> None:
+    def _queue_push(self, pipe: Any, pushes: list[Push], done: list[str],
+                    dead: list[str]) -> None:
         assert self.layout is not None, "Frontier.open() was not awaited"
         bucket_index: dict[str, int] = {}
-        args: list[Any] = [self.order, self.layout.spec]
+        args: list[Any] = [self.order, self.layout.spec, self.node_id, len(done), len(dead),
+                           *done, *dead]
         for push in pushes:
             index = 0
             fp_field = b""
             if push.fingerprint is not None:
                 bucket, fp_field = self.layout.locate(push.fingerprint)
-                index = bucket_index.setdefault(bucket, len(bucket_index) + 4)
+                index = bucket_index.setdefault(bucket, len(bucket_index) + 7)
                 if push.dont_filter:
                     index = -index
             args += [index, fp_field, push.priority, push.payload]
-        keys = [self.keys.queue, self.keys.sequence, self.keys.stats, *bucket_index]
+        keys = [self.keys.queue, self.keys.sequence, self.keys.stats, self.keys.leased,
+                self.keys.deadlines, self.keys.attempts, *bucket_index]
         scripts.PUSH.queue(pipe, keys, args)
-
-    def _ack_keys(self) -> list[str]:
-        return [self.keys.leased, self.keys.deadlines, self.keys.stats, self.keys.attempts]
 
     def _release_keys(self) -> list[str]:
         return [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.stats,
@@ -234,18 +235,22 @@ class Frontier:
 
     @staticmethod
     def _read(plan: list[str], results: list[Any]) -> Incoming:
+        """What the steps that succeeded brought back; the first error, if any, in ``error``."""
         got = Incoming()
         for step, result in zip(plan, results, strict=True):
-            if step == "push":
+            if isinstance(result, Exception):
+                got.error = got.error or result
+            elif step == "push":
                 got.added += int(result[0])
                 got.duplicates += int(result[1])
-            elif step == "ack":
-                got.acked += int(result)
+                got.acked += int(result[2])
             elif step in ("reclaim", "failed"):
                 got.reclaimed += int(result[0]) if step == "reclaim" else 0
                 got.poisoned += int(result[1])
             elif step == "pop":
-                got.popped = [Entry.parse(raw) for raw in result]
+                suspects, *entries = result
+                got.popped = [Entry.parse(raw) for raw in entries]
+                got.suspect = got.popped[0].id if suspects else None
             elif step == "heartbeat":
                 now, queued, leased, seeds, enqueued, control, flat = result
                 nodes = {

@@ -24,7 +24,9 @@ class CrawlKeys:
     @property
     def pattern(self) -> str:
         """A SCAN pattern that matches every key of this crawl (and no other crawl's)."""
-        tagged = self._key("").replace("[", "\\[").replace("?", "\\?").replace("*", "\\*")
+        tagged = self._key("")
+        for special in "\\[]?*":
+            tagged = tagged.replace(special, "\\" + special)
         return tagged + "*"
 
     @property

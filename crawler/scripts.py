@@ -48,12 +48,11 @@ def _read(name: str) -> Script:
 
 PUSH = _read("push")
 POP = _read("pop")
-ACK = _read("ack")
 RELEASE = _read("release")
 RENEW = _read("renew")
 HEARTBEAT = _read("heartbeat")
 STORE_ITEMS = _read("store_items")
-ALL = (PUSH, POP, ACK, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS)
+ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS)
 
 
 async def load(client: Any) -> None:

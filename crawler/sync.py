@@ -56,6 +56,7 @@ class FrontierSync:
         self.handed: dict[Request, str] = {}
         self.failures: dict[Request, str] = {}
         self.failed_ids: list[tuple[str, str]] = []
+        self.suspect: str | None = None  # the entry held that failed before, if any
         self.stopping = False
         self.paused = False
         self.crawl_finished = False
@@ -112,16 +113,18 @@ class FrontierSync:
         deadline = time.monotonic() + CLOSE_RETRY_SECONDS
         while True:
             try:
-                await self.frontier.exchange(out)
+                got = await self.frontier.exchange(out)
+                if got.error is not None:
+                    raise got.error
                 await self.frontier.client.hdel(self.frontier.keys.nodes, self.frontier.node_id)
                 break
-            except CONNECTION_ERRORS as exc:
+            except (redis.RedisError, OSError) as exc:
                 if time.monotonic() > deadline:
                     logger.error(
-                        "Redis at %s unreachable at close (%s): %d new requests and %d acks "
-                        "not saved; the leases of this node's requests expire and other nodes "
-                        "fetch them again, so nothing is lost", redact(self.url), exc,
-                        len(out.pushes), len(out.acks))
+                        "Redis at %s unreachable or refusing at close (%s): %d new requests "
+                        "and %d acks not saved; the leases of this node's requests expire and "
+                        "other nodes fetch them again, so nothing is lost", redact(self.url),
+                        exc, len(out.pushes), len(out.acks))
                     return
                 await asyncio.sleep(1.0)
         logger.info("Frontier closed: %d requests handed back", len(release))
@@ -141,36 +144,34 @@ class FrontierSync:
                 await asyncio.sleep(self.config.flush_delay)
             try:
                 await self._round()
-            except CONNECTION_ERRORS as exc:
+            except (redis.RedisError, OSError) as exc:
                 backoff = min(MAX_BACKOFF, max(0.25, backoff * 2))
-                self._connection_lost(exc, backoff)
-                continue
-            except redis.RedisError as exc:
-                # Redis answered with an error (a missing ACL permission, a full memory,
-                # a read-only replica): nothing was lost locally; say why and retry.
-                backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
-                self.stats.inc_value("frontier/redis_errors")
-                if str(exc) != self._last_error:
-                    logger.error("Redis at %s refused a batch: %s; retrying with backoff, "
-                                 "nothing is dropped", redact(self.url), exc)
-                    self._last_error = str(exc)
+                self._trouble(exc, backoff)
                 continue
             if backoff:
                 logger.warning("Redis at %s is back after %.1f s; carrying on", redact(self.url),
                                time.monotonic() - (self._down_since or time.monotonic()))
-                backoff, self._down_since = 0.0, None
+                backoff, self._down_since, self._last_error = 0.0, None, ""
 
     def _timeout(self, backoff: float) -> float:
         return backoff or self.config.heartbeat_seconds
 
-    def _connection_lost(self, exc: Exception, backoff: float) -> None:
+    def _trouble(self, exc: Exception, backoff: float) -> None:
+        """Log a lost connection, or a batch Redis refused (out of memory, a missing ACL
+        permission, a read-only replica), once; everything stays queued here."""
         self.stats.inc_value("frontier/redis_errors")
         if self._down_since is None:
             self._down_since = time.monotonic()
+        if str(exc) == self._last_error:
+            logger.debug("Redis still failing, next try in %.1f s: %s", backoff, exc)
+            return
+        self._last_error = str(exc)
+        if isinstance(exc, CONNECTION_ERRORS):
             logger.error("Redis at %s unreachable (%s); retrying with backoff, nothing is "
                          "dropped", redact(self.url), exc)
         else:
-            logger.debug("Redis still unreachable, next try in %.1f s: %s", backoff, exc)
+            logger.error("Redis at %s refused a batch: %s; retrying with backoff, nothing is "
+                         "dropped", redact(self.url), exc)
 
     async def _round(self) -> None:
         self._collect_done()
@@ -179,8 +180,12 @@ class FrontierSync:
         low = len(self.scheduler.buffer) <= self.config.prefetch // 2 and not self.paused
         want = self.config.prefetch - len(self.scheduler.buffer) if low else 0
         out = self._outgoing(pop=want, beat=beat)
+        out.suspects_ok = self.suspect is None
         got = await self.frontier.exchange(out)
         self.stats.inc_value("frontier/round_trips")
+        if got.error is not None:
+            self._apply(got)  # what did succeed (a pop's leases above all) is not lost
+            raise got.error  # the rest stays queued here and goes again
         del self.pushes[:len(out.pushes)]
         del self.acks[:len(out.acks)]
         del self.dead[:len(out.dead)]
@@ -199,6 +204,7 @@ class FrontierSync:
         done = [r for r in self.handed if r not in self.inprogress]
         for request in done:
             entry_id = self.handed.pop(request)
+            self._settled(entry_id)
             reason = self.failures.pop(request, None)
             if reason is None:
                 self.acks.append(entry_id)
@@ -251,6 +257,8 @@ class FrontierSync:
             self.stats.inc_value("frontier/poisoned", got.poisoned)
             logger.warning("%d requests failed %d times and went to the dead letters (%s)",
                            got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
+        if got.suspect is not None:
+            self.suspect = got.suspect
         for entry in got.popped:
             self._take(entry)
         requests = sum(1 for entry in got.popped if entry.kind == KIND_REQUEST)
@@ -284,6 +292,11 @@ class FrontierSync:
                            "state stays in Redis for `scrapy resume`", self.frontier.keys.crawl)
             self.scheduler.stop_crawl()
 
+    def _settled(self, entry_id: str) -> None:
+        """The entry is done with on this node: if it was the suspect, another may come."""
+        if entry_id == self.suspect:
+            self.suspect = None
+
     def _take(self, entry: Entry) -> None:
         spider = self.scheduler.spider
         assert spider is not None
@@ -295,8 +308,10 @@ class FrontierSync:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
             for request in seeds.requests_from_raw(entry.payload, spider):
                 self.scheduler.enqueue_request(request)
-            self.acks.append(entry.id)  # sent after the pushes above, in the same round
+            self.acks.append(entry.id)  # sent with the pushes above, in the same script
+            self._settled(entry.id)
         except (DecodeError, seeds.SeedError) as exc:
+            self._settled(entry.id)
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,
                            reason, entry.payload[:120])

@@ -108,7 +108,7 @@ def test_poison_pages_end_in_the_dead_letters(redis_url: str, client: redis.Redi
     dead = {json.loads(d)["entry"]: json.loads(d) for d in client.lrange(keys.dead, 0, -1)}
     by_page = {json.loads(entry[1:])["url"].split("id=")[1].split("&")[0]: letter
                for entry, letter in dead.items()}
-    assert sorted(by_page) == ["7", "9"]
+    assert sorted(by_page) == ["7", "9"], json.dumps(by_page, indent=1)[:3000]
     assert by_page["7"]["reason"].startswith("poison: failed 3 times")
     assert any(h["reason"].startswith("ValueError: this page always fails")
                for h in by_page["7"]["history"])

@@ -132,6 +132,19 @@ def test_a_retried_entry_shares_its_batch_with_fresh_ones_only(redis_url: str) -
     assert run(redis_url, body) == [["x", "fresh1"], ["y", "fresh2"], []]
 
 
+def test_a_node_holding_a_suspect_gets_no_other(redis_url: str) -> None:
+    async def body(f: Frontier) -> tuple[list[str], str | None, list[str], str | None]:
+        await f.exchange(Outgoing(pushes=[push("x")]))
+        ids = [e.id for e in (await f.exchange(Outgoing(pop=1))).popped]
+        await f.exchange(Outgoing(failed=[(ids[0], "crash")], pushes=[push("fresh")]))
+        held = await f.exchange(Outgoing(pop=5, suspects_ok=False))
+        free = await f.exchange(Outgoing(pop=5))
+        return urls(held.popped), held.suspect, urls(free.popped), free.suspect
+    fresh, none, retried, suspect = run(redis_url, body)
+    assert (fresh, none, retried) == (["fresh"], None, ["x"])
+    assert suspect is not None
+
+
 def test_renewed_leases_are_not_reclaimed(redis_url: str) -> None:
     async def body(f: Frontier) -> int:
         await f.exchange(Outgoing(pushes=[push("a")]))
@@ -233,3 +246,14 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
 def test_fingerprint_layout_keeps_96_bits(bits: int, bucket: str, field: bytes) -> None:
     key, got = ExactLayout(KEYS, bits).locate(bytes(range(20)))
     assert (key, got) == (KEYS.seen_bucket(bucket), field)
+
+
+def test_a_node_silent_for_an_hour_is_forgotten(redis_url: str, client: redis.Redis) -> None:
+    client.hset(KEYS.nodes, mapping={"gone": json.dumps({"beat": 1.0}),
+                                     "recent": json.dumps({"beat": 1e12})})
+
+    async def body(f: Frontier) -> set[str]:
+        got = await f.exchange(Outgoing(heartbeat={"idle_for": -1}))
+        return set(got.cluster.nodes) if got.cluster else set()
+    assert run(redis_url, body, node="n1") == {"recent", "n1"}
+    assert set(client.hkeys(KEYS.nodes)) == {b"recent", b"n1"}

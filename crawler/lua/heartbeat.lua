@@ -5,6 +5,8 @@
 -- ARGV[3] sampling interval (s)   ARGV[4] samples kept: the first node to beat in each
 -- interval prepends one cluster sample {t, queued, leased, seeds, seen, done, items} to
 -- the series list, trimmed to ARGV[4] entries (a bounded time series for dashboards).
+-- ARGV[5] seconds after which a silent node is dropped from the nodes hash (it stays
+-- listed as dead until then).
 -- Returns {server time, queued (queue + retry), leased, seeds waiting, enqueued ever,
 --          control ("" running, "paused", "stopped"), nodes...}
 -- where nodes is a flat list of node id, JSON state.
@@ -28,5 +30,15 @@ if redis.call('SET', KEYS[8], '1', 'NX', 'PX', math.floor(tonumber(ARGV[3]) * 10
   redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[4]) - 1)
 end
 local control = redis.call('GET', KEYS[9]) or ''
-return {tostring(now), queued, leased, seeds, stats[1] or '0', control,
-        redis.call('HGETALL', KEYS[1])}
+local nodes = redis.call('HGETALL', KEYS[1])
+local kept = {}
+for i = 1, #nodes, 2 do
+  local beat = tonumber(string.match(nodes[i + 1], '"beat":%s*([%d%.eE+-]+)') or now)
+  if now - beat > tonumber(ARGV[5]) then
+    redis.call('HDEL', KEYS[1], nodes[i])
+  else
+    kept[#kept + 1] = nodes[i]
+    kept[#kept + 1] = nodes[i + 1]
+  end
+end
+return {tostring(now), queued, leased, seeds, stats[1] or '0', control, kept}

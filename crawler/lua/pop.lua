@@ -1,12 +1,15 @@
 -- pop: take up to N entries under a lease: at most one from the retry set (entries that
--- failed before: one a batch, so a request that crashes nodes cannot drag the same
--- batch-mates down again), then from the queue, then from the seeds when both run short.
+-- failed before: a node holds one such suspect at a time, so a request that crashes
+-- nodes cannot drag the same other requests down again), then from the queue, then from
+-- the seeds when both run short.
 -- KEYS[1] queue  KEYS[2] leased hash  KEYS[3] deadlines  KEYS[4] start_urls  KEYS[5] sequence
 -- KEYS[6] retry set
 -- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
+-- ARGV[4] "1" if the node may take a suspect now (it holds none), else "0"
 -- An entry is "<16-digit id><kind><payload>"; kind "r" = request, "s" = raw seed.
 -- leased[id] = "<node> <score> <entry>", deadlines[id] = server time + lease.
--- Returns the leased entries: the retried one first, then queue order, then seeds.
+-- Returns {number of suspects (0 or 1), entries...}: the suspect first, then queue
+-- order, then seeds.
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local deadline = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[2])
@@ -17,8 +20,14 @@ local function lease(entry, score)
   redis.call('ZADD', KEYS[3], deadline, id)
   out[#out + 1] = entry
 end
-local retried = redis.call('ZPOPMIN', KEYS[6], 1)
-if #retried > 0 then lease(retried[1], retried[2]) end
+local suspects = 0
+if ARGV[4] == '1' then
+  local retried = redis.call('ZPOPMIN', KEYS[6], 1)
+  if #retried > 0 then
+    lease(retried[1], retried[2])
+    suspects = 1
+  end
+end
 if n - #out > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], n - #out)
   for i = 1, #popped, 2 do lease(popped[i], popped[i + 1]) end
@@ -40,4 +49,5 @@ if short > 0 then
     end
   end
 end
+table.insert(out, 1, suspects)
 return out

@@ -1,22 +1,34 @@
--- push: de-duplicate a batch of requests by fingerprint and enqueue the new ones.
+-- push: de-duplicate a batch of requests by fingerprint, enqueue the new ones, then
+-- acknowledge the requests that yielded them, in one atomic step: a parent is never
+-- acknowledged without its children saved. (Its first write, INCRBY, is refused when
+-- Redis is out of memory, and then nothing happens at all.)
 -- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
--- KEYS[1]  queue (sorted set)         KEYS[2] sequence counter   KEYS[3] stats hash
--- KEYS[4..] fingerprint bucket hashes, referred to by index below
--- ARGV[1]  order: "priority" | "fifo" | "lifo"
--- ARGV[2]  fingerprint store: "exact:<re-crawl after N days, 0 never>", or
---          "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
---          (days since 2025-01-01: a 2-byte listpack integer).
--- ARGV[3+4i..6+4i] per request: index into KEYS of its bucket or bitmap (negative for a
---          dont_filter request: its fingerprint is recorded, the request enqueued anyway;
---          0: no fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
---          uint32 (bloom), priority, payload (kind byte + encoded request)
--- Counts in stats: enqueued, seen (new fingerprints), duplicates.
--- Returns  {added, duplicates}
+-- KEYS[1] queue (sorted set)   KEYS[2] sequence counter   KEYS[3] stats hash
+-- KEYS[4] leased hash   KEYS[5] deadlines   KEYS[6] attempts hash
+-- KEYS[7..] fingerprint bucket hashes (or bitmaps), referred to by index below
+-- ARGV[1] order: "priority" | "fifo" | "lifo"
+-- ARGV[2] fingerprint store: "exact:<re-crawl after N days, 0 never>", or
+--         "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
+--         (days since 2025-01-01: a 2-byte listpack integer).
+-- ARGV[3] node id   ARGV[4] D: entries done   ARGV[5] X: entries dead-lettered
+-- ARGV[6 .. 5+D] ids done, ARGV[6+D .. 5+D+X] ids dead (acknowledged if this node holds
+--         their lease; a lease already reclaimed is left alone)
+-- then 4 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
+--         request: its fingerprint is recorded, the request enqueued anyway; 0: no
+--         fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
+--         uint32 (bloom), priority, payload (kind byte + encoded request)
+-- Counts in stats: enqueued, seen (new fingerprints), duplicates, done, dead.
+-- Returns {added, duplicates, acknowledged}
 local order = ARGV[1]
 local k, m = string.match(ARGV[2], '^bloom:(%d+):(%d+)$')
 k, m = tonumber(k), tonumber(m)
 local recrawl = tonumber(string.match(ARGV[2], '^exact:(%d+)$') or 0)
 local today = math.floor((tonumber(redis.call('TIME')[1]) - 1735689600) / 86400)
+local done_n, dead_n = tonumber(ARGV[4]), tonumber(ARGV[5])
+local first_request = 6 + done_n + dead_n
+local n = (#ARGV - first_request + 1) / 4
+local last = redis.call('INCRBY', KEYS[2], n)
+
 local function first_time(key, field, force)
   if not k then
     if force then return redis.call('HSET', key, field, today) == 1 end
@@ -34,11 +46,10 @@ local function first_time(key, field, force)
   end
   return fresh
 end
-local n = (#ARGV - 2) / 4
-local last = redis.call('INCRBY', KEYS[2], n)
+
 local added, dups, seen = 0, 0, 0
 for i = 0, n - 1 do
-  local base = 3 + 4 * i
+  local base = first_request + 4 * i
   local bucket = tonumber(ARGV[base])
   local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)], ARGV[base + 1], bucket < 0)
   if bucket <= 0 or fresh then
@@ -56,4 +67,23 @@ end
 if added > 0 then redis.call('HINCRBY', KEYS[3], 'enqueued', added) end
 if seen > 0 then redis.call('HINCRBY', KEYS[3], 'seen', seen) end
 if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
-return {added, dups}
+
+local prefix = ARGV[3] .. ' '
+local acked = 0
+local function ack(from, to, stat)
+  local count = 0
+  for i = from, to do
+    local v = redis.call('HGET', KEYS[4], ARGV[i])
+    if v and string.sub(v, 1, #prefix) == prefix then
+      redis.call('HDEL', KEYS[4], ARGV[i])
+      redis.call('ZREM', KEYS[5], ARGV[i])
+      redis.call('HDEL', KEYS[6], ARGV[i])
+      count = count + 1
+    end
+  end
+  if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end
+  acked = acked + count
+end
+ack(6, 5 + done_n, 'done')
+ack(6 + done_n, 5 + done_n + dead_n, 'dead')
+return {added, dups, acked}

@@ -2,12 +2,15 @@
 
 One run generates a static site (``benchmarks/sitegen.py``), serves it with a private
 nginx, starts a private ``redis-server``, then crawls the whole site with each
-variant as a real ``scrapy`` subprocess, one node each, interleaved (A B C A B C
-...) ``--repeat`` times, and prints medians of:
+variant as real ``scrapy`` subprocesses, interleaved (A B C A B C ...) ``--repeat``
+times, and prints medians of:
 
 * pages/s = responses / (last response - first response), timed inside the crawl
-  process by ``benchmarks/statsdump.py``, so start-up and the idle wait before
-  close are left out for every variant alike;
+  processes by ``benchmarks/statsdump.py``, so start-up and the idle wait before
+  close are left out for every variant alike. With ``--nodes N`` the two Redis
+  variants run N processes at once on the same frontier (plain Scrapy stays one
+  process: the in-memory baseline), and pages/s = all nodes' responses / (last
+  response of any node - first response of any node);
 * Redis commands/page: the sum of ``calls`` in ``INFO commandstats`` deltas. This
   counts every command of a pipeline or MULTI and every command a Lua script calls;
 * Redis round trips/page: ``total_reads_processed`` deltas (one read event per
@@ -21,12 +24,14 @@ stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
 
 Usage::
 
-    python benchmarks/crawl_speed.py [--pages 3000] [--repeat 3] [--only scrapy,scrapy-redis,ours]
+    python benchmarks/crawl_speed.py [--pages 3000] [--repeat 3] [--nodes 1]
+                                     [--only scrapy,scrapy-redis,ours]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -58,6 +63,7 @@ class Run:
     """The outcome of one crawl process."""
 
     ok: bool = False
+    nodes: int = 1
     responses: int = 0
     pages_per_s: float = 0.0
     wall_s: float = 0.0
@@ -71,8 +77,12 @@ class Run:
 
 
 def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_url: str,
-                stats_file: Path) -> tuple[list[str], Path, dict[str, str]]:
-    """The scrapy command line, working directory and environment of one run."""
+                stats_file: Path, extra: dict[str, object] | None = None,
+                ) -> tuple[list[str], Path, dict[str, str]]:
+    """The scrapy command line, working directory and environment of one node.
+
+    ``extra`` adds ``-s`` settings for this variant (after the common ones).
+    """
     common: dict[str, object] = {
         "LOG_LEVEL": args.log_level, "CONCURRENT_REQUESTS": args.concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.concurrency, "DOWNLOAD_DELAY": 0,
@@ -97,6 +107,7 @@ def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_ur
         common.update(REDIS_URL=redis_url, MAX_IDLE_TIME_BEFORE_CLOSE=args.idle)
         env["SCRAPY_SETTINGS_MODULE"] = "benchmarks.ours_settings"
         cwd = REPO
+    common.update(extra or {})
     for key, value in common.items():
         cmd += ["-s", f"{key}={value}"]
     cmd += [part for item in (args.ours_set if variant == "ours" else []) for part in ("-s", item)]
@@ -110,13 +121,31 @@ def error_excerpt(output: str, lines: int = 12) -> str:
     return "\n".join((tail[starts[-1]:] if starts else tail)[-lines:])
 
 
+def nodes_of(variant: str, args: argparse.Namespace) -> int:
+    """How many processes crawl together: ``--nodes`` for a Redis variant, else one."""
+    return args.nodes if variant in REDIS_VARIANTS else 1
+
+
+def extra_settings(variant: str, nodes: int) -> dict[str, object]:
+    """Settings that only a multi-node run needs.
+
+    scrapy-redis's spider here sets ``SCHEDULER_PERSIST=False``, so the first node that
+    closes deletes the shared queue and dupefilter under the nodes still crawling; with
+    several nodes every node persists instead (each run starts from ``FLUSHALL`` anyway).
+    """
+    return {"SCHEDULER_PERSIST": True} if variant == "scrapy-redis" and nodes > 1 else {}
+
+
 def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: str,
              server: sitegen.RedisServer | None, client: redis.Redis | None) -> Run:
-    """Crawl the site once with ``variant``; Redis is flushed and seeded first."""
+    """Crawl the site once with ``variant`` (its nodes at once); Redis is flushed and
+    seeded first."""
     run_dir.mkdir(parents=True)
-    stats_file = run_dir / "stats.json"
-    cmd, cwd, env = command_for(variant, args, start_url, server.url if server else "", stats_file)
-    result = Run()
+    nodes = nodes_of(variant, args)
+    suffix = [f"-{k}" if nodes > 1 else "" for k in range(1, nodes + 1)]
+    stats_files = [run_dir / f"stats{x}.json" for x in suffix]
+    logs = [run_dir / f"output{x}.log" for x in suffix]
+    result = Run(nodes=nodes)
     before: tuple[dict[str, int], int] = ({}, 0)
     if client is not None:
         client.flushall()
@@ -126,15 +155,25 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
             client.rpush(f"crawl:{{{args.ours_spider}}}:start_urls", start_url)
         before = sitegen.redis_counters(client)  # this INFO is counted in the delta: removed below
     started, started_unix = time.monotonic(), time.time()
-    with open(run_dir / "output.log", "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=sitegen.die_with_parent)
-        try:
-            proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            result.error = f"timed out after {args.timeout:.0f}s"
-        finally:  # on time-out, Ctrl-C or SIGTERM: end the crawl and anything it started
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for stats_file, log in zip(stats_files, logs, strict=True):
+            cmd, cwd, env = command_for(variant, args, start_url, server.url if server else "",
+                                        stats_file, extra_settings(variant, nodes))
+            with open(log, "wb") as out:
+                procs.append(subprocess.Popen(
+                    cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True,
+                    preexec_fn=sitegen.die_with_parent))
+        deadline = started + args.timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                result.error = f"timed out after {args.timeout:.0f}s"
+                break
+    finally:  # on time-out, Ctrl-C or SIGTERM: end the crawl and anything it started
+        for proc in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -145,16 +184,25 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
         result.by_command = {k: n for k, n in delta.items() if n > 0}
         result.commands = sum(result.by_command.values())
         result.round_trips = reads - before[1] - 1
-    if stats_file.exists():
-        data = json.loads(stats_file.read_text())
-        result.responses, result.pages_per_s = data["responses"], data["pages_per_s"]
-        result.startup_s = data["first_response_unix"] - started_unix
-        result.close_s = ended_unix - data["last_response_unix"]
-        result.max_gap_s = data["max_gap_s"]
-        result.ok = proc.returncode == 0 and result.responses > 0
+    stats = [json.loads(f.read_text()) for f in stats_files if f.exists()]
+    times = sorted(t for data in stats for t in data["response_unix"])
+    if times:
+        result.responses = len(times)
+        window = times[-1] - times[0]
+        result.pages_per_s = len(times) / window if window > 0 else 0.0
+        result.startup_s = times[0] - started_unix
+        result.close_s = ended_unix - times[-1]
+        result.max_gap_s = max((b - a for a, b in itertools.pairwise(times)),
+                               default=0.0)
+    codes = [proc.returncode for proc in procs]
+    result.ok = (not result.error and len(stats) == nodes and all(c == 0 for c in codes)
+                 and result.responses > 0)
     if not result.ok:
-        output = (run_dir / "output.log").read_text(errors="replace")
-        result.error = result.error or f"exit code {proc.returncode}\n{error_excerpt(output)}"
+        failed = next((i for i, c in enumerate(codes) if c != 0), 0)
+        output = logs[failed].read_text(errors="replace") if logs[failed].exists() else ""
+        node = f"node {failed + 1}: " if nodes > 1 else ""
+        result.error = result.error or (f"{node}exit code {codes[failed]}\n"
+                                        f"{error_excerpt(output)}")
     return result
 
 
@@ -165,14 +213,15 @@ def median(values: list[float]) -> float:
 
 def print_table(results: dict[str, list[Run]], pages: int) -> None:
     """One line per variant with medians over its successful runs, then details."""
-    header = ("variant", "pages", "pages/s (median)", "min-max", "vs scrapy",
+    header = ("variant", "nodes", "pages", "pages/s (median)", "min-max", "vs scrapy",
               "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s", "max gap s")
     rows: list[tuple[str, ...]] = [header]
     base = median([r.pages_per_s for r in results.get("scrapy", []) if r.ok])
     for variant, runs in results.items():
         good = [r for r in runs if r.ok]
         if not good:
-            rows.append((variant, "-", "FAILED", *["-"] * (len(header) - 3)))
+            nodes = str(runs[0].nodes) if runs else "-"
+            rows.append((variant, nodes, "-", "FAILED", *["-"] * (len(header) - 4)))
             continue
         speeds = [r.pages_per_s for r in good]
         counts = sorted({r.responses for r in good})
@@ -180,7 +229,7 @@ def print_table(results: dict[str, list[Run]], pages: int) -> None:
         trips = [r.round_trips / r.responses for r in good if r.round_trips is not None]
         ratio = median(speeds) / base
         rows.append((
-            f"{variant} ({len(good)}/{len(runs)} runs)",
+            f"{variant} ({len(good)}/{len(runs)} runs)", str(good[0].nodes),
             "/".join(map(str, counts)) + ("" if counts == [pages] else " (!)"),
             f"{median(speeds):.1f}", f"{min(speeds):.0f}-{max(speeds):.0f}",
             "-" if math.isnan(ratio) else f"{ratio:.2f}x",
@@ -234,6 +283,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=3000, help="pages in the site (3000)")
     parser.add_argument("--links", type=int, default=10, help="links per page (10)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each variant (3)")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="processes of each Redis variant crawling together (1); plain "
+                             "Scrapy always runs one")
     parser.add_argument("--only", default=",".join(VARIANTS),
                         help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--concurrency", type=int, default=32, help="CONCURRENT_REQUESTS (32)")
@@ -252,6 +304,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.variants = [v.strip() for v in args.only.split(",") if v.strip()]
     if unknown := set(args.variants) - set(VARIANTS):
         parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {','.join(VARIANTS)}")
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
     return args
 
 
@@ -284,10 +338,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"site: {args.pages} pages x {args.links} links at {start_url}; "
               f"redis: {server.url if server else '-'}; workdir: {workdir}")
         for name in args.variants:
+            nodes = nodes_of(name, args)
+            stats = "stats-K.json" if nodes > 1 else "stats.json"
             cmd, cwd, _ = command_for(name, args, start_url, server.url if server else "",
-                                      workdir / "runs" / f"{name}-N" / "stats.json")
-            print(f"  {name}: (cd {cwd} && {shlex.join(cmd)})")
-        print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+                                      workdir / "runs" / f"{name}-N" / stats,
+                                      extra_settings(name, nodes))
+            times = f" x {nodes} processes at once (K = 1..{nodes})" if nodes > 1 else ""
+            print(f"  {name}: (cd {cwd} && {shlex.join(cmd)}){times}")
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
+              flush=True)
         label = {v: v for v in args.variants} | (
             {"ours": f"ours[{args.ours_spider}]"} if args.ours_spider != "site" else {})
         results: dict[str, list[Run]] = {label[name]: [] for name in args.variants}
@@ -305,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                           if run.ok else "FAILED: " + run.error.splitlines()[-1])
                 print(f"[{step}/{total}] {label[name]} run {i}: {status} (wall {run.wall_s:.1f}s)",
                       flush=True)
-        print(f"load average after: {os.getloadavg()[0]:.2f}\n")
+        print("load average after: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
         print_table(results, args.pages)
         return 0 if all(r.ok for runs in results.values() for r in runs) else 1
     finally:

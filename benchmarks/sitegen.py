@@ -6,6 +6,8 @@ with a ``<title>``, a few KB of text and ``links`` links: page ``i`` links to
 pseudo-random pages (never the root) drawn with a fixed seed. ``NginxServer`` runs nginx in the
 foreground as a child process with its own config, pid file, logs and temp paths
 in a temp dir, on a free port of 127.0.0.1; it never touches /etc/nginx or port 80.
+With ``access_log=PATH`` it logs one line per request, ``<unix time> <status> <URI>``
+(``ACCESS_LOG_FORMAT``; read back with ``parse_access_line``), written as it happens.
 ``RedisServer`` runs ``redis-server`` on a free port (never 6379), without persistence.
 
 Serve a site by hand (Ctrl-C stops it)::
@@ -41,6 +43,9 @@ _WORDS = (
     "crawler frontier redis lease batch queue fingerprint scheduler spider page link "
     "title node cluster seed parse item pipeline store request response"
 ).split()
+
+# nginx log_format of the optional access log: "<$msec> <$status> <$request_uri>".
+ACCESS_LOG_FORMAT = "$msec $status $request_uri"
 
 
 def page_path(i: int) -> str:
@@ -125,11 +130,12 @@ class NginxServer:
     """nginx serving ``docroot`` on 127.0.0.1:<free port>, as a foreground child process."""
 
     def __init__(self, docroot: Path, workdir: Path, nginx: str | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, access_log: Path | None = None) -> None:
         self.docroot = docroot.resolve()
         self.workdir = workdir.resolve()
         self.binary = find_nginx(nginx)
         self.workers = workers
+        self.access_log = access_log.resolve() if access_log is not None else None
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -141,6 +147,10 @@ class NginxServer:
     def config(self) -> str:
         """The nginx.conf text: everything nginx writes stays in ``workdir``."""
         w = self.workdir
+        log = "access_log off;"
+        if self.access_log is not None:  # unbuffered: readers see each request at once
+            log = (f"log_format bench '{ACCESS_LOG_FORMAT}';\n"
+                   f"    access_log {self.access_log} bench;")
         temp = "\n".join(
             f"    {name}_temp_path {w}/{name}_temp;"
             for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -151,7 +161,7 @@ pid {w}/nginx.pid;
 error_log {w}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    {log}
 {temp}
     types {{ text/html html; }}
     default_type application/octet-stream;
@@ -234,6 +244,17 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+def parse_access_line(line: str) -> tuple[float, int, str] | None:
+    """``(unix time, status, URI)`` of one access-log line, or ``None`` if it is not one."""
+    parts = line.split(" ", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    try:
+        return float(parts[0]), int(parts[1]), parts[2].rstrip("\n")
+    except ValueError:
+        return None
 
 
 def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:

@@ -4,8 +4,9 @@ Enable it with ``EXTENSIONS={"benchmarks.statsdump.StatsDump": 500}`` and
 ``BENCH_STATS_FILE=/path/to/stats.json``. It records the monotonic time of the
 first and the last response, so that throughput excludes start-up and the idle
 wait before close (which differ between schedulers):
-``pages_per_s = responses / (last_response - first_response)``; and the longest
-gap between two responses (a stall of the crawl).
+``pages_per_s = responses / (last_response - first_response)``; the longest
+gap between two responses (a stall of the crawl); and the Unix time of every response
+(``response_unix``), so that a benchmark can merge the timelines of several nodes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class StatsDump:
         self.last: float | None = None
         self.first_unix = self.last_unix = 0.0
         self.max_gap = 0.0
+        self.times: list[float] = []
         crawler.signals.connect(self.response_received, signal=signals.response_received)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -51,6 +53,7 @@ class StatsDump:
             self.max_gap = max(self.max_gap, now - self.last)
         self.last = now
         self.responses += 1
+        self.times.append(self.last_unix)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         """Write responses, window and Scrapy's stats (values as JSON or str)."""
@@ -64,6 +67,7 @@ class StatsDump:
             "last_response_unix": self.last_unix,
             "max_gap_s": self.max_gap,
             "pages_per_s": self.responses / window if window > 0 else 0.0,
+            "response_unix": [round(t, 4) for t in self.times],
             "stats": self.crawler.stats.get_stats(),
         }
         self.path.write_text(json.dumps(data, indent=1, sort_keys=True, default=str),

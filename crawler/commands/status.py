@@ -1,98 +1,167 @@
-"""``scrapy status NAME [--json]``: the state of a crawl across the cluster."""
+"""``scrapy status NAME [--json] [--watch]``: the state of a crawl across the cluster.
+
+``--watch`` refreshes it every ``--interval`` seconds until Ctrl-C: in place on a
+terminal that understands cursor moves, one block per refresh on a dumb terminal or a
+pipe, one JSON object a line with ``--json``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import sys
+import time
 from typing import Any
 
 import redis
+from scrapy.exceptions import UsageError
 
-from crawler import cluster
 from crawler.cli import CrawlCommand
 from crawler.config import FrontierConfig
 from crawler.keys import CrawlKeys
+from crawler.monitor import crawl_status
+
+__all__ = ["Command", "crawl_status"]
+
+MIN_INTERVAL = 0.2
+COUNTERS = (("state", "state"), ("queued", "queued"), ("  of which retrying", "retrying"),
+            ("in progress (leased)", "in_progress"), ("seeds waiting", "seeds_waiting"),
+            ("fingerprints", "fingerprints"), ("duplicates dropped", "duplicates_dropped"),
+            ("requests done", "done"), ("leases reclaimed", "reclaimed"),
+            ("callback failures", "failed_attempts"), ("poison requests", "poisoned"),
+            ("items stored", "items"), ("dead letters", "dead_letters"),
+            ("pages/min", "pages_per_minute"))
 
 
-def crawl_status(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig) -> dict[str, Any]:
-    """Queue, leases, seeds, counters and nodes of one crawl, read in one round trip."""
-    pipe = client.pipeline(transaction=False)
-    pipe.time()
-    pipe.zcard(keys.queue)
-    pipe.zcard(keys.retry)
-    pipe.hlen(keys.leased)
-    pipe.type(keys.start_urls)
-    pipe.hgetall(keys.stats)
-    pipe.xlen(keys.items)
-    pipe.llen(keys.dead)
-    pipe.hgetall(keys.nodes)
-    (secs, micros), queued, retry, leased, seeds_type, stats, items, dead, nodes = pipe.execute()
-    now = secs + micros / 1e6
-    seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
-    counter = seeds_len.get(seeds_type)
-    counts = {k.decode(): int(v) for k, v in stats.items()}
-    node_rows = []
-    for node_id, raw in sorted(nodes.items()):
-        state = json.loads(raw)
-        node_rows.append({
-            "node": node_id.decode(),
-            "alive": cluster.is_live(state, now, config.node_timeout),
-            "last_beat_seconds_ago": round(now - float(state.get("beat", 0)), 1),
-            **{k: state.get(k) for k in ("pages", "ppm", "items", "errors", "in_progress")},
-        })
-    return {
-        "crawl": keys.crawl,
-        "queued": queued + retry,
-        "retrying": retry,
-        "in_progress": leased,
-        "seeds_waiting": counter(keys.start_urls) if counter else 0,
-        "fingerprints": counts.get("seen", 0),
-        "duplicates_dropped": counts.get("duplicates", 0),
-        "done": counts.get("done", 0),
-        "reclaimed": counts.get("reclaimed", 0),
-        "failed_attempts": counts.get("failed", 0),
-        "poisoned": counts.get("poisoned", 0),
-        "items": items,
-        "dead_letters": dead,
-        "nodes": node_rows,
-    }
+def duration(seconds: float | None) -> str:
+    """``2h05m``, ``4m10s``, ``35s``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    if whole >= 60:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole}s"
+
+
+def progress_line(status: dict[str, Any]) -> str:
+    """One line: state, pages done, queue, leases, seeds, items, rate and ETA."""
+    eta = status["eta_seconds"]
+    line = (f"{status['state']:<8} done {status['done']:,}  queued {status['queued']:,}  "
+            f"leased {status['in_progress']:,}  seeds {status['seeds_waiting']:,}  "
+            f"items {status['items']:,}  {status['pages_per_minute']:,.1f} pages/min")
+    if eta is not None:
+        line += f"  ETA {duration(eta)}"
+    return line
+
+
+def node_line(row: dict[str, Any]) -> str:
+    """One line about one node: alive or dead, its rate, work and errors."""
+    return (f"{row['node']:<36} {'alive' if row['alive'] else 'DEAD':<6} "
+            f"beat {row['last_beat_seconds_ago']:>6.1f}s ago  {row['ppm']:>8.1f} pages/min  "
+            f"pages {row['pages']:>7}  in progress {row['in_progress']:>4}  "
+            f"errors {row['errors']}")
+
+
+def fancy_terminal() -> bool:
+    """Whether standard output is a terminal that understands cursor moves."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "dumb") not in ("", "dumb")
 
 
 class Command(CrawlCommand):
-    """Prints what the frontier holds and which nodes work on it."""
+    """Prints what the frontier holds and which nodes work on it, once or until Ctrl-C."""
 
     def syntax(self) -> str:
-        return "NAME [--json]"
+        return "NAME [--json] [--watch [--interval SECONDS]]"
 
     def short_desc(self) -> str:
-        return "Show a crawl's queue, counters and nodes"
+        return "Show a crawl's queue, counters, rate and nodes (--watch: live)"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
-        parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
+        parser.add_argument("--json", action="store_true", help="print JSON, for scripts "
+                            "(with --watch: one object a line)")
+        parser.add_argument("--watch", "-w", action="store_true",
+                            help="refresh until Ctrl-C")
+        parser.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                            help="seconds between two refreshes of --watch (default: 2)")
 
     def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         name = self.crawl_name(args)
+        if opts.interval < MIN_INTERVAL:
+            raise UsageError(f"--interval must be at least {MIN_INTERVAL} seconds")
         config, keys, client = self.open(name)
+        try:
+            self.show(client, keys, config, opts)
+        except KeyboardInterrupt:  # Ctrl-C ends --watch
+            pass
+        except BrokenPipeError:  # piped into head, say: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+    def show(self, client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
+             opts: argparse.Namespace) -> None:
+        """Print the status once, or until interrupted with ``--watch``."""
+        if opts.watch:
+            self.watch(client, keys, config, opts)
+            return
+        name = keys.crawl
         status = crawl_status(client, keys, config)
         if opts.json:
             print(json.dumps({"redis": self.where, **status}, indent=2))
             return
         print(f"Crawl {name!r} at {self.where}")
-        for label, key in (("queued", "queued"), ("in progress (leased)", "in_progress"),
-                           ("seeds waiting", "seeds_waiting"), ("fingerprints", "fingerprints"),
-                           ("duplicates dropped", "duplicates_dropped"),
-                           ("  of which retrying", "retrying"),
-                           ("requests done", "done"), ("leases reclaimed", "reclaimed"),
-                           ("callback failures", "failed_attempts"),
-                           ("poison requests", "poisoned"),
-                           ("items stored", "items"), ("dead letters", "dead_letters")):
-            print(f"  {label:<22}{status[key]:>12}")
-        rows = status["nodes"]
-        live = sum(1 for r in rows if r["alive"])
-        print(f"  nodes: {live} alive, {len(rows) - live} dead")
-        for r in rows:
-            print(f"    {r['node']:<36} {'alive' if r['alive'] else 'DEAD':<6} "
-                  f"beat {r['last_beat_seconds_ago']:>6.1f}s ago  {r['ppm'] or 0:>8.1f} pages/min  "
-                  f"pages {r['pages'] or 0:>7}  in progress {r['in_progress'] or 0:>4}  "
-                  f"errors {r['errors'] or 0}")
+        for label, key in COUNTERS:
+            value = status[key]
+            print(f"  {label:<22}{value:>12,}" if isinstance(value, int) else
+                  f"  {label:<22}{value:>12}")
+        print(f"  {'ETA':<22}{duration(status['eta_seconds']):>12}")
+        print(f"  nodes: {status['nodes_alive']} alive, {status['nodes_dead']} dead")
+        for row in status["nodes"]:
+            print(f"    {node_line(row)}")
+
+    def watch(self, client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
+              opts: argparse.Namespace) -> None:
+        """Print the status every ``opts.interval`` seconds until interrupted; a Redis that
+        stops answering is reported in place of the status, and tried again."""
+        fancy = not opts.json and fancy_terminal()
+        drawn = 0
+        while True:
+            status: dict[str, Any] | None = None
+            error = ""
+            try:
+                status = crawl_status(client, keys, config)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                error = f"Redis at {self.where} did not answer ({exc}); trying again"
+            if opts.json:
+                shown = status if status is not None else {"crawl": keys.crawl, "error": error}
+                print(json.dumps({"redis": self.where, **shown}), flush=True)
+            else:
+                lines = self.block(keys.crawl, status, error, opts.interval)
+                if fancy:  # a wrapped or scrolled-off line would break the redraw
+                    size = shutil.get_terminal_size()
+                    if len(lines) >= size.lines > 4:
+                        hidden = len(lines) - size.lines + 2
+                        lines = [*lines[:size.lines - 2], f"    ... and {hidden} more nodes"]
+                    lines = [line[:max(20, size.columns - 1)] for line in lines]
+                    up = f"\x1b[{drawn}F\x1b[J" if drawn else ""
+                    sys.stdout.write(up + "\n".join(lines) + "\n")
+                    drawn = len(lines)
+                else:
+                    sys.stdout.write("\n".join(lines) + "\n\n")
+                sys.stdout.flush()
+            time.sleep(opts.interval)
+
+    def block(self, name: str, status: dict[str, Any] | None, error: str,
+              interval: float) -> list[str]:
+        """The lines of one refresh: a header, the progress line, one line per node."""
+        lines = [f"Crawl {name!r} at {self.where}  {time.strftime('%H:%M:%S')}  "
+                 f"(every {interval:g} s, Ctrl-C to stop)"]
+        if status is None:
+            return [*lines, f"  {error}"]
+        lines.append(f"  {progress_line(status)}")
+        lines.append(f"  nodes: {status['nodes_alive']} alive, {status['nodes_dead']} dead")
+        lines += [f"    {node_line(row)}" for row in status["nodes"]]
+        return lines

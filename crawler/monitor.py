@@ -1,0 +1,199 @@
+"""A crawl seen from outside: what ``scrapy status``, the dashboard and ``/metrics`` show.
+
+``crawl_status`` reads one crawl with a blocking client (the dashboard calls it from
+Twisted's thread pool) and returns plain JSON-ready values; ``progress`` and ``chart`` turn
+the cluster's series of samples into a rate, an ETA and chart points. Times are Redis
+server time, like the nodes' heartbeats and the samples, so the reader's clock never
+matters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from crawler import cluster
+from crawler.config import FrontierConfig
+from crawler.frontier import SERIES_INTERVAL, SERIES_SAMPLES
+from crawler.keys import CrawlKeys
+
+logger = logging.getLogger(__name__)
+
+RATE_WINDOW = 60.0  # seconds of history behind the rate
+ETA_WINDOW = 30.0  # seconds of history behind the ETA (a frontier turns from growing quickly)
+MIN_SPAN = 5.0  # a rate measured over less time than this is noise
+RECENT_SAMPLES = int((RATE_WINDOW + SERIES_INTERVAL) / SERIES_INTERVAL) + 2
+GAP = 3 * SERIES_INTERVAL  # samples further apart than this: no node was sampling between
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One cluster sample of the crawl's series (or the state just read, for "now")."""
+
+    t: float
+    queued: int
+    leased: int
+    seeds: int
+    done: int
+    items: int
+
+    @property
+    def remaining(self) -> int:
+        """What is left to fetch: queued, leased and seeds waiting."""
+        return self.queued + self.leased + self.seeds
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Sample | None:
+        """A sample from its JSON; ``None`` for one this code cannot read."""
+        try:
+            data = json.loads(raw)
+            return cls(float(data["t"]), *(int(data.get(k) or 0) for k in
+                                           ("queued", "leased", "seeds", "done", "items")))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def _reference(samples: list[Sample], now: Sample, window: float) -> Sample | None:
+    """The oldest sample between ``MIN_SPAN`` and about ``window`` seconds before ``now``."""
+    usable = [s for s in samples if MIN_SPAN <= now.t - s.t <= window + SERIES_INTERVAL]
+    return min(usable, key=lambda s: s.t) if usable else None
+
+
+def progress(samples: list[Sample], now: Sample, live_ppm: float) -> tuple[float, int | None]:
+    """Cluster pages/min over about the last ``RATE_WINDOW`` seconds, and the seconds left
+    until the frontier is empty at its net shrink rate over about the last ``ETA_WINDOW``
+    seconds (``None`` unless it shrinks).
+
+    ``samples`` are the series, any order; ``now`` is the state just read. Without a sample
+    old enough, the rate is the sum of the live nodes' own rates (``live_ppm``).
+    """
+    ref = _reference(samples, now, RATE_WINDOW)
+    ppm = live_ppm if ref is None else max(0.0, (now.done - ref.done) * 60 / (now.t - ref.t))
+    ref = _reference(samples, now, ETA_WINDOW)
+    eta = None
+    if ref is not None and now.remaining:
+        shrink = (ref.remaining - now.remaining) / (now.t - ref.t)
+        eta = round(now.remaining / shrink) if shrink > 0 else None
+    return round(ppm, 1), eta
+
+
+def crawl_state(alive: list[dict[str, Any]], remaining: int, enqueued: int) -> str:
+    """``running``, ``idle`` (live nodes, nothing left), ``stopped`` (work left, no live
+    node), ``finished`` (nothing left, no live node) or ``empty`` (never started)."""
+    if alive:
+        return "running" if remaining or any(n["idle_seconds"] < 0 for n in alive) else "idle"
+    if remaining:
+        return "stopped"
+    return "finished" if enqueued else "empty"
+
+
+def _node_row(node_id: bytes, raw: bytes, now: float, node_timeout: float) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads(raw)
+    except ValueError:
+        state = {}
+    alive = cluster.is_live(state, now, node_timeout)
+    return {
+        "node": node_id.decode(errors="replace"),
+        "alive": alive,
+        "host": state.get("host"),
+        "pid": state.get("pid"),
+        "last_beat_seconds_ago": round(now - float(state.get("beat", 0)), 1),
+        "idle_seconds": round(cluster.idle_seconds(state, now), 1),
+        "pages": int(state.get("pages") or 0),
+        "ppm": float(state.get("ppm") or 0) if alive else 0.0,
+        "items": int(state.get("items") or 0),
+        "errors": int(state.get("errors") or 0),
+        "in_progress": int(state.get("in_progress") or 0),
+        "prefetched": int(state.get("prefetched") or 0),
+    }
+
+
+def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
+               samples: int = RECENT_SAMPLES) -> tuple[dict[str, Any], list[Sample]]:
+    """The crawl's status (see ``crawl_status``) and its ``samples`` newest series samples,
+    newest first, read in one round trip (two when seeds wait)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.time()
+    pipe.zcard(keys.queue)
+    pipe.zcard(keys.retry)
+    pipe.hlen(keys.leased)
+    pipe.type(keys.start_urls)
+    pipe.hgetall(keys.stats)
+    pipe.xlen(keys.items)
+    pipe.llen(keys.dead)
+    pipe.hgetall(keys.nodes)
+    pipe.lrange(keys.series, 0, samples - 1)
+    ((secs, micros), queued, retry, leased, seeds_type, stats, items, dead, nodes,
+     series) = pipe.execute()
+    now = secs + micros / 1e6
+    seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
+    counter = seeds_len.get(seeds_type)
+    seeds = int(counter(keys.start_urls)) if counter else 0
+    counts = {k.decode(): int(v) for k, v in stats.items() if v.lstrip(b"-").isdigit()}
+    rows = [_node_row(k, v, now, config.node_timeout) for k, v in sorted(nodes.items())]
+    alive = [r for r in rows if r["alive"]]
+    history = [s for s in map(Sample.parse, series) if s is not None]
+    current = Sample(now, queued + retry, leased, seeds, counts.get("done", 0), items)
+    ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
+    status = {
+        "crawl": keys.crawl,
+        "state": crawl_state(alive, current.remaining, counts.get("enqueued", 0)),
+        "server_time": round(now, 3),
+        "queued": current.queued,
+        "retrying": retry,
+        "in_progress": leased,
+        "seeds_waiting": seeds,
+        "fingerprints": counts.get("seen", 0),
+        "duplicates_dropped": counts.get("duplicates", 0),
+        "done": current.done,
+        "reclaimed": counts.get("reclaimed", 0),
+        "failed_attempts": counts.get("failed", 0),
+        "poisoned": counts.get("poisoned", 0),
+        "items": items,
+        "dead_letters": dead,
+        "pages_per_minute": ppm,
+        "eta_seconds": eta,
+        "nodes_alive": len(alive),
+        "nodes_dead": len(rows) - len(alive),
+        "nodes": rows,
+    }
+    return status, [current, *history]
+
+
+def crawl_status(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig) -> dict[str, Any]:
+    """Queue, leases, seeds, counters, rate, ETA and nodes of one crawl.
+
+    ``pages_per_minute`` is the cluster's rate over about the last minute, ``eta_seconds``
+    the time left at the rate the frontier shrinks (``None`` while it grows), ``state``
+    one of ``crawl_state``'s words. A dead node's ``ppm`` is 0.
+    """
+    return read_crawl(client, keys, config)[0]
+
+
+def chart(samples: list[Sample]) -> list[dict[str, Any]]:
+    """The last hour of the series, oldest first, ending with the state just read
+    (``samples[0]``): seconds before now, pages/min since the point before, queue, leases.
+
+    A point has no rate when it follows the one before by less than ``MIN_SPAN`` seconds
+    (noise), or by more than ``GAP``: then no node was sampling meanwhile, and ``gap`` tells
+    the chart not to join the two points.
+    """
+    now = samples[0].t
+    recent = [s for s in samples[1:] if now - s.t <= SERIES_SAMPLES * SERIES_INTERVAL]
+    points: list[dict[str, Any]] = []
+    before: Sample | None = None
+    for s in [*sorted(recent, key=lambda s: s.t), samples[0]]:
+        span = s.t - before.t if before is not None else 0.0
+        gap = before is not None and not 0 < span <= GAP
+        ppm = None
+        if before is not None and not gap and span >= MIN_SPAN:
+            ppm = round(max(0.0, (s.done - before.done) * 60 / span), 1)
+        points.append({"t": round(s.t - now, 1), "ppm": ppm, "queued": s.queued,
+                       "leased": s.leased, "gap": gap})
+        before = s
+    return points

@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_FLUSH_ON_START": False,
     "SCHEDULER_QUEUE_ORDER": "priority",
     "SCHEDULER_QUEUE_CLASS": None,
-    "SCHEDULER_PREFETCH": 32,
+    "SCHEDULER_PREFETCH": 64,
     "SCHEDULER_LEASE_SECONDS": 120.0,
     "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
     "SCHEDULER_NODE_TIMEOUT": 30.0,
@@ -71,7 +71,7 @@ def _check_dsn(dsn: str) -> None:
 class FrontierConfig:
     """The engine's settings, typed and checked (defaults in ``DEFAULTS``)."""
 
-    redis_url: str | None
+    redis_url: str | None = field(repr=False)  # may hold a password
     key_prefix: str
     start_urls_key: str | None
     start_urls_as_set: bool

@@ -140,7 +140,8 @@ class FrontierSync:
             self._wake.clear()
             if self.stopping:
                 break
-            if self.config.flush_delay and not backoff:
+            if self.config.flush_delay and not backoff and self.scheduler.buffer:
+                # Gather a batch, unless the engine is waiting for requests right now.
                 await asyncio.sleep(self.config.flush_delay)
             try:
                 await self._round()

@@ -131,7 +131,8 @@ def small_site() -> Iterator[Site]:
 
 
 def node_env(redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCRAPY_", "REDIS_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SCRAPY_", "REDIS_", "POSTGRES_"))}
     env.update(REDIS_URL=redis_url, PYTHONWARNINGS="error", PYTHONPATH=str(ROOT))
     return env
 
@@ -179,5 +180,6 @@ def wait_all(nodes: list[subprocess.Popen[bytes]], timeout: float = 240) -> list
         except subprocess.TimeoutExpired:
             for other in nodes:
                 other.send_signal(signal.SIGKILL)
+                other.wait()
             pytest.fail(f"a node did not finish within {timeout} s")
     return codes

@@ -1,8 +1,15 @@
-"""``scrapy export NAME -o FILE``: write a crawl's items with Scrapy's feed exporters."""
+"""``scrapy export NAME -o FILE [--since CURSOR]``: write a crawl's items with Scrapy's feed
+exporters; ``--postgres`` upserts them into the PostgreSQL item table instead.
+
+Both stream the Redis item store in stream order (constant memory) and end by printing the
+cursor to pass next time: the stream id of the last item read. Items stored later always
+come after it, so exports chained with ``--since`` miss none and repeat none.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +24,7 @@ from scrapy.exporters import (
 )
 
 from crawler.cli import CrawlCommand
-from crawler.items import read_items
+from crawler.items import START, check_cursor, read_items
 
 EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
     "jsonl": JsonLinesItemExporter,
@@ -29,37 +36,77 @@ EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
 
 
 class Command(CrawlCommand):
-    """Streams the items from Redis (constant memory), while the crawl runs or after."""
+    """Streams the items from Redis, while the crawl runs or after."""
 
     def syntax(self) -> str:
-        return "NAME -o FILE"
+        return "NAME (-o FILE | --postgres) [--since CURSOR]"
 
     def short_desc(self) -> str:
-        return "Export a crawl's items to a file (jsonl, json, csv, xml)"
+        return "Export a crawl's items to a file (jsonl, json, csv, xml) or to PostgreSQL"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("-o", "--output", metavar="FILE", help="file to write; its "
                             f"extension picks the format ({', '.join(EXPORTERS)})")
+        parser.add_argument("--postgres", action="store_true", help="upsert the items into "
+                            "the PostgreSQL table of POSTGRES_DSN instead (each key once)")
+        parser.add_argument("--since", metavar="CURSOR", help="only the items stored after "
+                            "this cursor (the one the previous export printed)")
 
     def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         name = self.crawl_name(args)
-        if not opts.output:
-            raise UsageError("give the file to write with -o FILE")
-        target = Path(opts.output)
+        try:
+            since = check_cursor(opts.since) if opts.since is not None else START
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
+        if bool(opts.output) == bool(opts.postgres):
+            raise UsageError("give the file to write with -o FILE, or --postgres")
+        if opts.postgres:
+            self.to_postgres(name, since)
+        else:
+            self.to_file(name, Path(opts.output), since)
+
+    def to_file(self, name: str, target: Path, since: str) -> None:
         exporter_cls = EXPORTERS.get(target.suffix.lstrip(".").lower())
         if exporter_cls is None:
             raise UsageError(f"cannot tell the format of {target}: use one of the extensions "
                              f"{', '.join('.' + e for e in EXPORTERS)}")
         _, keys, client = self.open(name)
         partial = target.with_name(f".{target.name}.partial")
-        count = 0
+        count, cursor = 0, since
         with partial.open("wb") as handle:
             exporter = exporter_cls(handle, encoding="utf-8")
             exporter.start_exporting()
-            for _, item in read_items(client, keys):
+            for stream_id, item in read_items(client, keys, since):
                 exporter.export_item(item)
-                count += 1
+                count, cursor = count + 1, stream_id
             exporter.finish_exporting()
         os.replace(partial, target)
         print(f"Exported {count} items of crawl {name!r} to {target.resolve()}")
+        print(f"Next cursor: {cursor} (scrapy export {name} -o FILE --since {cursor})")
+
+    def to_postgres(self, name: str, since: str) -> None:
+        import psycopg
+
+        # The table's code lives with the pipeline (only this option needs it, and psycopg).
+        from pipelines.postgres import backfill, describe, scrub
+
+        config, keys, client = self.open(name)
+        if config.postgres_dsn is None:
+            raise UsageError("--postgres needs POSTGRES_DSN (a setting or environment variable)")
+        where = f"PostgreSQL at {describe(config.postgres_dsn)}"
+        count, cursor = 0, since
+
+        def progress(upserted: int, after: str) -> None:
+            nonlocal count, cursor
+            count, cursor = upserted, after
+
+        try:
+            asyncio.run(backfill(config, keys, client, since, progress))
+        except psycopg.Error as exc:
+            self.fail(f"{where}: {scrub(exc, config.postgres_dsn)}; {count} items were "
+                      f"upserted: resume with scrapy export {name} --postgres --since {cursor}")
+            return
+        table = ".".join(config.postgres_table)
+        print(f"Upserted {count} items of crawl {name!r} into table {table} of {where}")
+        print(f"Next cursor: {cursor} (scrapy export {name} --postgres --since {cursor})")

@@ -42,7 +42,8 @@ from scrapy.utils.test import get_crawler  # noqa: E402
 from crawler.config import FrontierConfig  # noqa: E402
 from crawler.items import item_key  # noqa: E402
 from crawler.keys import CrawlKeys  # noqa: E402
-from pipelines.postgres import ItemTable, PostgresPipeline, connect_options, to_row  # noqa: E402
+from crawler.postgres import ItemTable, connect_options, to_row  # noqa: E402
+from pipelines.postgres import PostgresPipeline  # noqa: E402
 
 KEYS = CrawlKeys("crawl", "bench")
 BATCHES = (1, 100, 500, 2000)

@@ -88,8 +88,8 @@ class Command(CrawlCommand):
     def to_postgres(self, name: str, since: str) -> None:
         import psycopg
 
-        # The table's code lives with the pipeline (only this option needs it, and psycopg).
-        from pipelines.postgres import backfill, describe, scrub
+        # Imported here: only this option needs psycopg.
+        from crawler.postgres import backfill, describe, scrub
 
         config, keys, client = self.open(name)
         if config.postgres_dsn is None:

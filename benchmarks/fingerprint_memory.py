@@ -41,16 +41,13 @@ The default run takes about 4 minutes on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import math
 import multiprocessing
 import os
 import shlex
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +60,7 @@ sys.path.insert(0, str(REPO))  # `python benchmarks/x.py` puts benchmarks/ first
 
 import redis  # noqa: E402
 
+from benchmarks import sitegen  # noqa: E402
 from crawler.config import DEFAULTS  # noqa: E402
 from crawler.fingerprints import KEPT_BYTES, BloomLayout, ExactLayout  # noqa: E402
 from crawler.keys import CrawlKeys  # noqa: E402
@@ -70,59 +68,6 @@ from crawler.keys import CrawlKeys  # noqa: E402
 DIGEST = 20  # bytes of a SHA1 fingerprint
 SCRAPY_REDIS_KEY = "bench:dupefilter"  # scrapy-redis's SCHEDULER_DUPEFILTER_KEY for spider "bench"
 CHUNK = 20_000  # fingerprints per worker task
-
-
-# -- a private redis-server ---------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` of the server: on Linux it gets SIGTERM if this process dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class RedisServer:
-    """A ``redis-server`` of our own: free 127.0.0.1 port, no persistence, temp data dir."""
-
-    def __init__(self, binary: str = "redis-server") -> None:
-        self.binary = binary
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="bench-fpmem-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> redis.Redis:
-        """Start the server; return a client once it answers PING."""
-        cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(self.workdir),
-               "--enable-debug-command", "local",  # DEBUG HTSTATS: is a rehash under way?
-               "--logfile", str(self.workdir / "redis.log")]
-        try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        except FileNotFoundError:
-            raise SystemExit(f"{self.binary} not found: apt-get install -y redis-server") from None
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return client
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"redis-server did not start, see {self.workdir}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the server and delete its folder."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 # -- fingerprints ---------------------------------------------------------------------------
@@ -452,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = CrawlKeys("crawl", "bench")
     layout = ExactLayout(keys, args.bits)
     blob = compute_fingerprints(max(args.count_list), args.scrapy_limit, args.workers)
-    server = RedisServer(args.redis_server)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-fpmem-"))
+    server = sitegen.RedisServer(workdir, args.redis_server, "--enable-debug-command", "local")
     client = server.start()
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -480,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             ])
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     print()
     print(f"Redis memory per fingerprint (INFO used_memory delta / count, after FLUSHALL), "
           f"redis-server {version}, our FINGERPRINT_BUCKET_BITS={args.bits} "

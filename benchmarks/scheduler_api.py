@@ -53,17 +53,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import math
 import os
 import random
 import shlex
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,6 +84,7 @@ from scrapy.http import Response  # noqa: E402
 from scrapy.utils.defer import deferred_from_coro  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
+from benchmarks import sitegen  # noqa: E402
 from crawler.config import DEFAULTS  # noqa: E402
 
 SCRAPY, SCRAPY_REDIS, OURS = "scrapy", "scrapy-redis", "ours"
@@ -135,57 +132,6 @@ def variants(redis_url: str, prefetches: list[int], only: set[str]) -> list[Vari
 
 
 # -- a private redis-server ----------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` of the server: on Linux it gets SIGTERM if this process dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-class RedisServer:
-    """A ``redis-server`` of our own: free 127.0.0.1 port, no persistence, temp data dir."""
-
-    def __init__(self, binary: str = "redis-server") -> None:
-        self.binary = binary
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = Path(tempfile.mkdtemp(prefix="bench-sched-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> redis.Redis:
-        """Start the server; return a client once it answers PING."""
-        cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(self.workdir),
-               "--logfile", str(self.workdir / "redis.log")]
-        try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        except FileNotFoundError:
-            raise SystemExit(f"{self.binary} not found: apt-get install -y redis-server") from None
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return client
-            except redis.ConnectionError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"redis-server did not start, see {self.workdir}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop the server and delete its folder."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
 
 @dataclass
 class Reading:
@@ -478,7 +424,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def amain(args: argparse.Namespace) -> None:
     """Start Redis, run every variant ``--repeat`` times interleaved, print the table."""
-    server = RedisServer(args.redis_server)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-sched-"))
+    server = sitegen.RedisServer(workdir, args.redis_server)
     client = server.start()
     counters = Counters(client)
     load_before = os.getloadavg()[0]
@@ -499,6 +446,7 @@ async def amain(args: argparse.Namespace) -> None:
     finally:
         client.close()
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     args.machine = (f"Scrapy {scrapy.__version__}, redis-server {redis_version}, "
                     f"{os.cpu_count()} CPUs, load average {load_before:.1f} at start and "
                     f"{os.getloadavg()[0]:.1f} at end")

@@ -220,10 +220,11 @@ http {{
 class RedisServer:
     """A private ``redis-server`` on a free port, no persistence, data dir in ``workdir``."""
 
-    def __init__(self, workdir: Path, binary: str = "redis-server") -> None:
+    def __init__(self, workdir: Path, binary: str = "redis-server", *extra: str) -> None:
         self.port = free_port()
+        self.workdir = workdir
         self.cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                    "--appendonly", "no", "--dir", str(workdir)]
+                    "--appendonly", "no", "--dir", str(workdir), *extra]
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 

@@ -25,11 +25,11 @@ from crawler.fingerprints import BloomLayout
 from crawler.keys import CrawlKeys
 
 
-def hashes(prefix: str, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """h1 and h2 of ``count`` SHA1 fingerprints, as BloomLayout.positions reads them."""
-    raw = b"".join(hashlib.sha1(f"{prefix}{i}".encode()).digest()[:8] for i in range(count))
-    words = np.frombuffer(raw, dtype=">u4").astype(np.uint64).reshape(count, 2)
-    return words[:, 0], words[:, 1] | np.uint64(1)
+def hashes(prefix: str, count: int, bitmaps: int) -> tuple[np.ndarray, ...]:
+    """h1, h2 and the bitmap of ``count`` SHA1 fingerprints, as BloomLayout reads them."""
+    raw = b"".join(hashlib.sha1(f"{prefix}{i}".encode()).digest()[:12] for i in range(count))
+    words = np.frombuffer(raw, dtype=">u4").astype(np.uint64).reshape(count, 3)
+    return words[:, 0], words[:, 1] | np.uint64(1), words[:, 2] % np.uint64(bitmaps)
 
 
 def main() -> int:
@@ -38,33 +38,32 @@ def main() -> int:
     parser.add_argument("--bits", type=int, default=32, help="BLOOM_BITS_PER_URL")
     args = parser.parse_args()
     layout = BloomLayout(CrawlKeys("crawl", "fpr"), args.urls, args.bits)
-    if layout.bitmaps != 1:
-        print("more than one bitmap: run with fewer --urls", file=sys.stderr)
-        return 2
-    m, k = np.uint64(layout.bits_per_bitmap), layout.hashes
-    sample = hashes("check", 1)
-    expected = [int(p) for p in (sample[0][0] + np.arange(k, dtype=np.uint64) * sample[1][0]) % m]
+    m, k, b = np.uint64(layout.bits_per_bitmap), layout.hashes, layout.bitmaps
+    h1, h2, bitmap = hashes("check", 1, b)
     first = hashlib.sha1(b"check0").digest()
-    assert expected == layout.positions(first), "numpy positions differ from BloomLayout"
+    assert [int(p) for p in (h1[0] + np.arange(k, dtype=np.uint64) * h2[0]) % m] == \
+        layout.positions(first), "numpy positions differ from BloomLayout's"
+    assert layout.locate(first)[0] == layout.bitmap_keys()[int(bitmap[0])]
 
     started = time.monotonic()
-    bits = np.zeros(int(m), dtype=bool)
+    bits = np.zeros(int(m) * b, dtype=bool)
     for start in range(0, args.urls, 1_000_000):
-        h1, h2 = hashes("seen", min(1_000_000, args.urls - start))
+        h1, h2, bitmap = hashes("seen", min(1_000_000, args.urls - start), b)
         for i in range(k):
-            bits[(h1 + np.uint64(i) * h2) % m] = True
+            bits[bitmap * m + (h1 + np.uint64(i) * h2) % m] = True
     false_positives = 0
     for start in range(0, args.urls, 1_000_000):
-        h1, h2 = hashes(f"new{start}-", min(1_000_000, args.urls - start))
+        h1, h2, bitmap = hashes(f"new{start}-", min(1_000_000, args.urls - start), b)
         hit = np.ones(len(h1), dtype=bool)
         for i in range(k):
-            hit &= bits[(h1 + np.uint64(i) * h2) % m]
+            hit &= bits[bitmap * m + (h1 + np.uint64(i) * h2) % m]
         false_positives += int(hit.sum())
     rate = false_positives / args.urls
     theory = (1 - math.exp(-k / args.bits)) ** k
     print(f"Command: {' '.join(sys.argv)}")
-    print(f"{args.urls:,} URLs inserted into a filter sized for them, {args.bits} bits per URL "
-          f"({args.bits / 8:.2f} bytes before allocator rounding), k = {k}")
+    allotted = layout.bitmaps * layout.bits_per_bitmap / args.urls
+    print(f"{args.urls:,} URLs inserted into a filter sized for them: {layout.bitmaps} "
+          f"bitmaps, {allotted:.2f} bits ({allotted / 8:.3f} bytes) per URL, k = {k}")
     print(f"{false_positives} false positives among {args.urls:,} new URLs: measured rate "
           f"{rate:.2e} (theory {theory:.2e}); {time.monotonic() - started:.0f} s")
     return 0

@@ -11,8 +11,9 @@ For every count of ``--counts``, on one private ``redis-server``, after ``FLUSHA
 * **ours, Bloom** (``FINGERPRINT_STORE = "bloom"``) with ``BLOOM_CAPACITY`` = the count:
   its memory is fixed by the layout, not by what is inserted (``BLOOM_BITS_PER_URL`` bits
   per URL of capacity), so it is measured by allocating the bitmaps of
-  ``BloomLayout(keys, count, bits_per_url)`` (``SETBIT`` of each one's last bit) rather
-  than by inserting ``count`` x k bit positions.
+  ``BloomLayout(keys, count, bits_per_url)`` the way a crawl does when it begins
+  (``Frontier._create_bitmaps``: SET of each bitmap whole) rather than by inserting
+  ``count`` x k bit positions.
 
 Bytes/fingerprint = ``INFO memory`` ``used_memory`` after the inserts minus before,
 divided by the count. The "after" reading is taken with the inserting connection closed
@@ -217,6 +218,14 @@ def rehashing(client: redis.Redis, key: str | None) -> bool:
     return "rehashing target" in htstats(client, key)
 
 
+def flush(client: redis.Redis) -> None:
+    """FLUSHALL in the background (a 10M-member set takes longer to free than a socket
+    timeout), then wait until Redis has freed it all."""
+    client.flushall(asynchronous=True)
+    while int(client.info("memory").get("lazyfree_pending_objects", 0)) > 0:
+        time.sleep(0.1)
+
+
 def settled_memory(client: redis.Redis, timeout: float = 300.0) -> int:
     """``used_memory`` once the keyspace is not being rehashed (Redis's cron finishes that)."""
     began = time.monotonic()
@@ -253,7 +262,7 @@ def finish_set_rehash(client: redis.Redis, pipe: RawPipeline, key: str) -> int:
 def measure(client: redis.Redis, port: int, name: str, count: int, blob: bytes,
             encode: Callable[[list[bytes]], bytes], batch: int, set_key: str | None) -> Measure:
     """Insert ``count`` fingerprints with ``encode`` after FLUSHALL; memory delta per fp."""
-    client.flushall()
+    flush(client)
     before = settled_memory(client)
     pipe = RawPipeline(port)
     added, began = 0, time.monotonic()
@@ -283,14 +292,20 @@ def measure(client: redis.Redis, port: int, name: str, count: int, blob: bytes,
 
 def measure_bloom(client: redis.Redis, layout: BloomLayout, count: int) -> float:
     """Bytes per fingerprint of a Bloom filter sized for ``count``: its bitmaps, allocated."""
-    client.flushall()
+    flush(client)
     before = settled_memory(client)
-    pipe = client.pipeline(transaction=False)
-    for bitmap in range(layout.bitmaps):
-        pipe.setbit(layout.keys.seen_bucket(f"bloom{bitmap}"), layout.bits_per_bitmap - 1, 1)
-    pipe.execute()
+    zeros = bytes(layout.bits_per_bitmap // 8)
+    # A connection of its own, closed before the reading: Redis keeps a query buffer the
+    # size of the last big value a client sent, and counts it in used_memory.
+    kwargs = client.connection_pool.connection_kwargs
+    writer = redis.Redis(connection_pool=redis.ConnectionPool(**kwargs))
+    for key in layout.bitmap_keys():
+        writer.set(key, zeros, nx=True)
+    writer.close()
+    writer.connection_pool.disconnect()
+    time.sleep(0.2)
     after = settled_memory(client)
-    client.flushall()
+    flush(client)
     return (after - before) / count
 
 
@@ -416,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             bloom_bytes = measure_bloom(client, bloom, count)
             notes += [f"{human(count)}, {who}: {m.note}" for who, m in
                       (("scrapy-redis", srd), ("ours", ours)) if m.note]
-            client.flushall()
+            flush(client)
             rows.append([
                 human(count), source_label(count, args.scrapy_limit),
                 f"{srd.bytes_per_fp:.1f}", f"{ours.bytes_per_fp:.1f}",

@@ -10,10 +10,13 @@ million. With 96 bits the expected number of colliding pairs among 10^10 URLs is
 n^2 / 2^97, about 6e-10.
 
 **Bloom** (``FINGERPRINT_STORE = "bloom"``), for crawls bigger than memory: bitmaps of
-``BLOOM_BITS_PER_URL`` bits per URL of ``BLOOM_CAPACITY``, k = bits * ln 2 bit positions
-by double hashing (h1 + i*h2), set by the push script. Its price is false positives: a
-new URL taken for a seen one is never fetched. At capacity, 32 bits per URL give a rate
-of 0.6185^32 ~ 2e-7; past capacity the rate climbs. Duplicates it reports are counted.
+at most ``BLOOM_BITS_PER_URL`` bits per URL of ``BLOOM_CAPACITY``, k = bits * ln 2 bit
+positions by double hashing (h1 + i*h2), set by the push script. Its price is false
+positives: a new URL taken for a seen one is never fetched. At capacity, 32 bits per URL
+give a rate of 0.6185^32 ~ 2e-7; past capacity the rate climbs. Duplicates it reports are
+counted. Bitmaps are created whole when the crawl begins (a bitmap grown by SETBIT gets
+Redis's greedy extra megabyte); a filter of 32 MiB or more is cut into bitmaps of just
+under 2 MiB, so that the allocator's size classes add nothing to its bits.
 
 The layout is chosen when a crawl begins and stored with it (``keys.seen_meta``), so a
 later change of the settings does not break de-duplication of a crawl under way.
@@ -29,8 +32,8 @@ from typing import Any
 from crawler.keys import CrawlKeys
 
 KEPT_BYTES = 12
+BITMAP_BYTES = 2 * 1024 * 1024 - 64  # with Redis's string header: jemalloc's 2 MiB class
 EPOCH = 1735689600  # 2025-01-01: exact fingerprints record the day they were seen since
-MAX_BITMAP_BITS = 2**32  # a Redis string holds at most 512 MB
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,21 @@ class BloomLayout:
 
     @property
     def bitmaps(self) -> int:
-        """How many bitmap keys the filter spreads over."""
-        return math.ceil(self.capacity * self.bits_per_url / MAX_BITMAP_BITS)
+        """How many bitmap keys the filter spreads over: whole 2 MiB ones for a big filter
+        (at most 1/16 fewer bits than asked for), one of the exact size otherwise."""
+        whole = self.capacity * self.bits_per_url // (BITMAP_BYTES * 8)
+        return whole if whole >= 16 else 1
 
     @property
     def bits_per_bitmap(self) -> int:
-        return math.ceil(self.capacity * self.bits_per_url / self.bitmaps)
+        """Bits of each bitmap."""
+        if self.bitmaps == 1:
+            return math.ceil(self.capacity * self.bits_per_url / 8) * 8
+        return BITMAP_BYTES * 8
+
+    def bitmap_keys(self) -> list[str]:
+        """Every bitmap's key, to create them whole when the crawl begins."""
+        return [self.keys.seen_bucket(f"bloom{i}") for i in range(self.bitmaps)]
 
     @property
     def hashes(self) -> int:
@@ -101,7 +113,7 @@ class BloomLayout:
 
     def locate(self, fingerprint: bytes) -> tuple[str, bytes]:
         """The bitmap key, and 8 bytes holding h1 and h2 (big-endian 32-bit each)."""
-        bitmap = fingerprint[8] % self.bitmaps
+        bitmap = int.from_bytes(fingerprint[8:12], "big") % self.bitmaps
         return self.keys.seen_bucket(f"bloom{bitmap}"), fingerprint[:8]
 
     def positions(self, fingerprint: bytes) -> list[int]:

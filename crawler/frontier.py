@@ -19,7 +19,7 @@ import redis
 import redis.asyncio
 
 from crawler import scripts
-from crawler.fingerprints import FingerprintLayout, layout_from_json
+from crawler.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
 from crawler.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,23 @@ class Frontier:
             logger.info("Fingerprints of this crawl keep the layout it began with: %s",
                         recorded)
         self.layout = layout_from_json(self.keys, recorded, recrawl_days)
+        if isinstance(self.layout, BloomLayout):
+            await self._create_bitmaps(self.layout)
+
+    async def _create_bitmaps(self, layout: BloomLayout) -> None:
+        """Create the Bloom bitmaps whole (SET NX of zeros), so none is grown by SETBIT."""
+        keys = layout.bitmap_keys()
+        exist = await self.client.exists(*keys)
+        if exist == len(keys):
+            return
+        zeros = bytes(layout.bits_per_bitmap // 8)
+        for start in range(0, len(keys), 16):
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys[start:start + 16]:
+                pipe.set(key, zeros, nx=True)
+            await pipe.execute()
+        logger.info("Created the %d bitmaps (%d MB) of the crawl's Bloom filter", len(keys),
+                    len(keys) * len(zeros) // 10**6)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.

@@ -81,9 +81,13 @@ def progress(samples: list[Sample], now: Sample, live_ppm: float) -> tuple[float
     return round(ppm, 1), eta
 
 
-def crawl_state(alive: list[dict[str, Any]], remaining: int, enqueued: int) -> str:
-    """``running``, ``idle`` (live nodes, nothing left), ``stopped`` (work left, no live
+def crawl_state(alive: list[dict[str, Any]], remaining: int, enqueued: int,
+                control: str = "") -> str:
+    """``paused`` or ``stopped`` when an operator said so (``scrapy pause``/``stop``), else
+    ``running``, ``idle`` (live nodes, nothing left), ``stopped`` (work left, no live
     node), ``finished`` (nothing left, no live node) or ``empty`` (never started)."""
+    if control:
+        return control
     if alive:
         return "running" if remaining or any(n["idle_seconds"] < 0 for n in alive) else "idle"
     if remaining:
@@ -128,8 +132,9 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe.llen(keys.dead)
     pipe.hgetall(keys.nodes)
     pipe.lrange(keys.series, 0, samples - 1)
+    pipe.get(keys.control)
     ((secs, micros), queued, retry, leased, seeds_type, stats, items, dead, nodes,
-     series) = pipe.execute()
+     series, control) = pipe.execute()
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
     counter = seeds_len.get(seeds_type)
@@ -142,7 +147,8 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
     status = {
         "crawl": keys.crawl,
-        "state": crawl_state(alive, current.remaining, counts.get("enqueued", 0)),
+        "state": crawl_state(alive, current.remaining, counts.get("enqueued", 0),
+                             (control or b"").decode()),
         "server_time": round(now, 3),
         "queued": current.queued,
         "retrying": retry,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ def test_pause_resume_and_stop(redis_url: str, client: redis.Redis, site: Site,
 
     paused = run_scrapy(redis_url, "pause", "site")
     assert paused.returncode == 0 and "paused" in paused.stdout
+    status = json.loads(run_scrapy(redis_url, "status", "site", "--json").stdout)
+    assert status["state"] == "paused"
     time.sleep(2)  # a heartbeat or two, then in-flight requests finish
     frozen = client.xlen(KEYS.items)
     time.sleep(2)
@@ -48,6 +51,8 @@ def test_pause_resume_and_stop(redis_url: str, client: redis.Redis, site: Site,
     assert wait_all([late], timeout=60) == [0]
     assert "stopped by `scrapy stop`" in (tmp_path / "late.log").read_text()
 
+    stopped = json.loads(run_scrapy(redis_url, "status", "site", "--json").stdout)
+    assert stopped["state"] == "stopped"
     assert run_scrapy(redis_url, "resume", "site").returncode == 0
     again = [start_node(redis_url, tmp_path / f"b{i}.log") for i in range(2)]
     assert wait_all(again) == [0, 0]

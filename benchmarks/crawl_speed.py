@@ -368,14 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(results, args.pages)
         return 0 if all(r.ok for runs in results.values() for r in runs) else 1
     finally:
-        if server:
-            server.stop()
-        if web:
-            web.stop()
-        if args.keep:
-            print(f"\nkept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        sitegen.stop_all(server, web, workdir, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,6 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -322,9 +321,7 @@ def check_nodes(nodes: list[Node], kills: int, planned: int) -> str:
     return ""
 
 
-def median(values: list[float]) -> float:
-    """Median, or NaN for an empty list."""
-    return statistics.median(values) if values else math.nan
+median = crawl_speed.median
 
 
 def spread(values: list[float], digits: int = 0) -> str:
@@ -475,14 +472,7 @@ def main(argv: list[str] | None = None) -> int:
               "stored; medians (min-max) over the successful runs")
         return 0 if all(r.ok for runs in results.values() for r in runs) else 1
     finally:
-        if server:
-            server.stop()
-        if web:
-            web.stop()
-        if args.keep:
-            print(f"\nkept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        sitegen.stop_all(server, web, workdir, keep=args.keep)
 
 
 if __name__ == "__main__":

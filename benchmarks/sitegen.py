@@ -247,6 +247,19 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+def stop_all(server: RedisServer | None, web: NginxServer | None, workdir: Path,
+             keep: bool) -> None:
+    """Stop what a benchmark run started and remove its temp dir (or say where it is)."""
+    if server:
+        server.stop()
+    if web:
+        web.stop()
+    if keep:
+        print(f"\nkept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def parse_access_line(line: str) -> tuple[float, int, str] | None:
     """``(unix time, status, URI)`` of one access-log line, or ``None`` if it is not one."""
     parts = line.split(" ", 2)

@@ -394,12 +394,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces this run, every option spelled out."""
-    script = Path(__file__).resolve()
-    try:
-        shown = str(script.relative_to(Path.cwd()))
-    except ValueError:
-        shown = str(script)
-    return shlex.join(["python", shown, "--counts", ",".join(map(str, args.count_list)),
+    return shlex.join(["python", sitegen.shown_path(__file__),
+                       "--counts", ",".join(map(str, args.count_list)),
                        "--bits", str(args.bits), "--bloom-bits", str(args.bloom_bits),
                        "--scrapy-limit", str(args.scrapy_limit),
                        "--batch", str(args.batch), "--workers", str(args.workers)])

@@ -386,12 +386,8 @@ def report(results: dict[str, list[Run]], chosen: list[Variant], n: int,
 
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces this run, every option spelled out."""
-    script = Path(__file__).resolve()
-    try:
-        shown = str(script.relative_to(Path.cwd()))
-    except ValueError:
-        shown = str(script)
-    return shlex.join(["python", shown, "--requests", str(args.requests), "--repeat",
+    return shlex.join(["python", sitegen.shown_path(__file__),
+                       "--requests", str(args.requests), "--repeat",
                        str(args.repeat), "--prefetch", ",".join(map(str, args.prefetch_list)),
                        "--callback-size", str(args.callback_size), "--only",
                        ",".join(sorted(args.only_set))])

@@ -247,6 +247,15 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+def shown_path(file: str) -> str:
+    """A script's path as a user would type it: relative to the current folder if inside."""
+    script = Path(file).resolve()
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def stop_all(server: RedisServer | None, web: NginxServer | None, workdir: Path,
              keep: bool) -> None:
     """Stop what a benchmark run started and remove its temp dir (or say where it is)."""

@@ -288,7 +288,7 @@ def check_ours_enqueued(scheduler: Any, crawler: Crawler, counters: Counters, n:
     assert crawler.stats is not None
     added = crawler.stats.get_value("scheduler/enqueued/redis", 0)
     dups = crawler.stats.get_value("frontier/duplicates", 0)
-    queued = counters.call("ZCARD", scheduler.keys.queue)
+    queued = int(counters.call("HGET", scheduler.keys.stats, "queued") or 0)
     leased = counters.call("HLEN", scheduler.keys.leased)
     if (added, dups, queued + leased) != (n, duplicates, n):
         raise RuntimeError(f"after enqueue: {added:,} added, {dups:,} duplicates, {queued:,} "
@@ -302,7 +302,7 @@ def check_dequeued(variant: Variant, scheduler: Any, counters: Counters, out: li
         raise RuntimeError(f"{variant.label}: {len({r.url for r in out}):,} distinct URLs "
                            f"dequeued, expected {n:,}")
     if variant.family == OURS:
-        left = counters.call("ZCARD", scheduler.keys.queue) + len(scheduler.buffer)
+        left = int(counters.call("HGET", scheduler.keys.stats, "queued") or 0) + len(scheduler)
     else:
         left = 0 if scheduler.next_request() is None else 1
     if left:

@@ -10,6 +10,7 @@ from scrapy.settings import BaseSettings
 
 from crawler.errors import ConfigError
 from crawler.fingerprints import describe
+from crawler.politeness import Politeness, from_values
 
 QUEUE_ORDERS = ("priority", "fifo", "lifo")
 
@@ -47,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "BLOOM_CAPACITY": 100_000_000,
     "BLOOM_BITS_PER_URL": 32,
     "RECRAWL_AFTER_DAYS": 0,
+    "DOMAIN_CONCURRENCY": 0,
+    "DOMAIN_RATE": "",
+    "DOMAIN_LIMITS": {},
     "ITEM_KEY_FIELD": "url",
     "POSTGRES_DSN": None,
     "POSTGRES_TABLE": "crawl_items",
@@ -96,6 +100,7 @@ class FrontierConfig:
     bloom_capacity: int
     bloom_bits_per_url: int
     recrawl_days: int
+    politeness: Politeness
     item_key_field: str
     # The PostgreSQL item table (pipelines/postgres.py); the DSN may hold a password.
     postgres_dsn: str | None = field(repr=False)
@@ -193,6 +198,8 @@ class FrontierConfig:
             bloom_capacity=int(number("BLOOM_CAPACITY", 1000)),
             bloom_bits_per_url=int(number("BLOOM_BITS_PER_URL", 4)),
             recrawl_days=recrawl,
+            politeness=from_values(get("DOMAIN_CONCURRENCY"), get("DOMAIN_RATE"),
+                                   get("DOMAIN_LIMITS"), settings.getbool("ROBOTSTXT_OBEY")),
             item_key_field=str(get("ITEM_KEY_FIELD")),
             postgres_dsn=str(dsn) if dsn not in (None, "") else None,
             postgres_table=table,

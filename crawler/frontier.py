@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import redis.asyncio
 from crawler import scripts
 from crawler.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
 from crawler.keys import CrawlKeys
+from crawler.politeness import Politeness
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ KIND_REQUEST = b"r"
 KIND_SEED = b"s"
 PUSH_CHUNK = 500
 RECLAIM_LIMIT = 1000
+HAND_OUT_AHEAD = 0.5  # seconds: a rate-limited request may be leased this long before its time
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
 SERIES_SAMPLES = 360  # one hour of samples
 FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
@@ -36,26 +39,42 @@ FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
 
 @dataclass(frozen=True)
 class Entry:
-    """A leased queue entry: its id, its kind (request or raw seed) and its payload."""
+    """A leased queue entry: its id, its kind (request or raw seed), the domain it counts
+    for (a request's), its payload; how long the node must hold it before fetching, and
+    the time its domain's requests must keep apart (seconds)."""
 
     id: str
     kind: bytes
+    domain: str
     payload: bytes
+    hold: float = 0.0
+    gap: float = 0.0
 
     @classmethod
-    def parse(cls, raw: bytes) -> Entry:
-        """Split a stored entry ``<id><kind><payload>``."""
-        return cls(raw[:ID_LENGTH].decode("ascii", "replace"), raw[ID_LENGTH:ID_LENGTH + 1],
-                   raw[ID_LENGTH + 1:])
+    def parse(cls, raw: bytes, hold: float = 0.0, gap: float = 0.0) -> Entry:
+        """Split a stored entry ``<id><kind><payload>``; a request's payload is
+        ``<domain> <encoded request>``."""
+        kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
+        if kind == KIND_REQUEST and b" " in payload:
+            domain, payload = payload.split(b" ", 1)
+        return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
+                   domain.decode("utf-8", "replace"), payload, hold, gap)
+
+    def stored(self) -> bytes:
+        """The entry's kind and payload as stored (without its id)."""
+        if self.kind == KIND_REQUEST:
+            return self.kind + self.domain.encode() + b" " + self.payload
+        return self.kind + self.payload
 
 
 @dataclass(frozen=True)
 class Push:
-    """A request to enqueue: its fingerprint, priority and payload. A ``dont_filter``
-    request is enqueued even if seen; its fingerprint is still recorded."""
+    """A request to enqueue: its fingerprint, priority, domain and encoded request. A
+    ``dont_filter`` request is enqueued even if seen; its fingerprint is still recorded."""
 
     fingerprint: bytes | None
     priority: int
+    domain: str
     payload: bytes
     dont_filter: bool = False
 
@@ -74,6 +93,7 @@ class Outgoing:
     suspects_ok: bool = True  # may the pop include an entry that failed before?
     heartbeat: dict[str, Any] | None = None
     reclaim: bool = False
+    crawl_delays: dict[str, float] = field(default_factory=dict)  # robots.txt, per domain
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,10 @@ class Incoming:
     popped: list[Entry] = field(default_factory=list)
     cluster: ClusterView | None = None
     error: Exception | None = None  # a step Redis refused; the others' results are here
+    sent: bool = False  # whether anything went to Redis (an empty round sends nothing)
     suspect: str | None = None  # id of the popped entry that failed before, if any
+    # after a pop: seconds until a queued domain may be served again (inf: none queued)
+    next_ready: float | None = None
 
 
 class Frontier:
@@ -109,7 +132,7 @@ class Frontier:
 
     def __init__(
         self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
-        lease_seconds: float, max_attempts: int,
+        lease_seconds: float, max_attempts: int, politeness: Politeness | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -117,6 +140,9 @@ class Frontier:
         self.node_id = node_id
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.politeness = politeness or Politeness()
+        self._limits = [self.politeness.default.spec(), self.politeness.overrides_json(),
+                        int(self.politeness.robots), HAND_OUT_AHEAD]
         self.layout: FingerprintLayout | None = None
 
     async def open(self, layout: str, recrawl_days: int = 0) -> None:
@@ -168,11 +194,16 @@ class Frontier:
             pipe = self.client.pipeline(transaction=False)
             self._queue_all(pipe, out)
             results = await pipe.execute(raise_on_error=False)
-        return self._read(plan, results)
+        got = self._read(plan, results)
+        got.sent = True
+        return got
 
     def _queue_all(self, pipe: Any, out: Outgoing) -> list[str]:
         """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each step."""
         plan: list[str] = []
+        if out.crawl_delays:
+            pipe.hset(self.keys.robots, mapping=out.crawl_delays)
+            plan.append("robots")
         if out.dead:
             pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
             plan.append("dead")
@@ -187,11 +218,12 @@ class Frontier:
         if out.failed:
             scripts.RELEASE.queue(
                 pipe, self._release_keys(),
-                ["failed", self.node_id, self.max_attempts,
+                [self.keys.queue, "failed", self.node_id, self.max_attempts,
                  *[part for pair in out.failed for part in pair]])
             plan.append("failed")
         if out.release:
-            scripts.RELEASE.queue(pipe, self._release_keys(), ["ids", self.node_id, *out.release])
+            scripts.RELEASE.queue(pipe, self._release_keys(),
+                                  [self.keys.queue, "ids", self.node_id, *out.release])
             plan.append("release")
         if out.renew:
             scripts.RENEW.queue(pipe, [self.keys.leased, self.keys.deadlines],
@@ -199,22 +231,23 @@ class Frontier:
             plan.append("renew")
         if out.reclaim:
             scripts.RELEASE.queue(pipe, self._release_keys(),
-                                  ["expired", RECLAIM_LIMIT, self.max_attempts])
+                                  [self.keys.queue, "expired", RECLAIM_LIMIT, self.max_attempts])
             plan.append("reclaim")
         if out.pop:
             scripts.POP.queue(
                 pipe,
-                [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
-                 self.keys.sequence, self.keys.retry],
-                [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok)],
+                [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
+                 self.keys.sequence, self.keys.retry, self.keys.inflight, self.keys.pace,
+                 self.keys.robots, self.keys.stats],
+                [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok),
+                 self.keys.queue, *self._limits],
             )
             plan.append("pop")
         if out.heartbeat is not None:
             scripts.HEARTBEAT.queue(
                 pipe,
-                [self.keys.nodes, self.keys.queue, self.keys.leased, self.keys.start_urls,
-                 self.keys.stats, self.keys.retry, self.keys.series, self.keys.series_lock,
-                 self.keys.control],
+                [self.keys.nodes, self.keys.leased, self.keys.start_urls, self.keys.stats,
+                 self.keys.retry, self.keys.series, self.keys.series_lock, self.keys.control],
                 [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES,
                  FORGET_NODE_SECONDS],
             )
@@ -226,28 +259,30 @@ class Frontier:
         assert self.layout is not None, "Frontier.open() was not awaited"
         bucket_index: dict[str, int] = {}
         args: list[Any] = [self.order, self.layout.spec, self.node_id, len(done), len(dead),
-                           *done, *dead]
+                           self.keys.queue, *done, *dead]
         for push in pushes:
             index = 0
             fp_field = b""
             if push.fingerprint is not None:
                 bucket, fp_field = self.layout.locate(push.fingerprint)
-                index = bucket_index.setdefault(bucket, len(bucket_index) + 7)
+                index = bucket_index.setdefault(bucket, len(bucket_index) + 8)
                 if push.dont_filter:
                     index = -index
-            args += [index, fp_field, push.priority, push.payload]
-        keys = [self.keys.queue, self.keys.sequence, self.keys.stats, self.keys.leased,
-                self.keys.deadlines, self.keys.attempts, *bucket_index]
+            domain = push.domain.encode()
+            args += [index, fp_field, push.priority, domain,
+                     KIND_REQUEST + domain + b" " + push.payload]
+        keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
+                self.keys.deadlines, self.keys.attempts, self.keys.inflight, *bucket_index]
         scripts.PUSH.queue(pipe, keys, args)
 
     def _release_keys(self) -> list[str]:
-        return [self.keys.queue, self.keys.leased, self.keys.deadlines, self.keys.stats,
-                self.keys.attempts, self.keys.dead, self.keys.retry]
+        return [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.stats,
+                self.keys.attempts, self.keys.dead, self.keys.retry, self.keys.inflight]
 
     def _dead_letter(self, entry: Entry, reason: str) -> str:
         return json.dumps({
             "id": entry.id, "reason": reason, "node": self.node_id, "time": time.time(),
-            "entry": (entry.kind + entry.payload).decode("utf-8", "backslashreplace"),
+            "entry": entry.stored().decode("utf-8", "backslashreplace"),
         })
 
     @staticmethod
@@ -265,9 +300,12 @@ class Frontier:
                 got.reclaimed += int(result[0]) if step == "reclaim" else 0
                 got.poisoned += int(result[1])
             elif step == "pop":
-                suspects, *entries = result
-                got.popped = [Entry.parse(raw) for raw in entries]
+                suspects, next_ready, *entries = result
+                got.popped = [Entry.parse(entries[i], int(entries[i + 1]) / 1000,
+                                          int(entries[i + 2]) / 1000)
+                              for i in range(0, len(entries), 3)]
                 got.suspect = got.popped[0].id if suspects else None
+                got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
             elif step == "heartbeat":
                 now, queued, leased, seeds, enqueued, control, flat = result
                 nodes = {

@@ -2,7 +2,8 @@
 
 Every key of one crawl is shaped ``<prefix>:{<crawl>}:<role>``. The hash tag
 ``{<crawl>}`` puts all of them in one Redis Cluster slot, so a Lua script may
-touch several of them at once.
+touch several of them at once, the per-domain queues included: the scripts name those
+from the queue prefix and a domain (Redis Cluster serves a script's keys of one slot).
 """
 
 from __future__ import annotations
@@ -31,8 +32,34 @@ class CrawlKeys:
 
     @property
     def queue(self) -> str:
-        """Sorted set of pending entries, ordered by score then by their sequence prefix."""
+        """Prefix of the domain queues: ``<queue>:<domain>`` is the sorted set of one
+        domain's pending entries, ordered by score then by their sequence prefix."""
         return self._key("queue")
+
+    def domain_queue(self, domain: str) -> str:
+        """Sorted set of the pending entries of one domain (``""``: raw seeds handed back)."""
+        return f"{self.queue}:{domain}"
+
+    @property
+    def domains(self) -> str:
+        """Sorted set: domain with queued entries -> time (Redis server time) it may next be
+        served, by its rate limit, or the lease deadline while its in-flight cap is full."""
+        return self._key("domains")
+
+    @property
+    def inflight(self) -> str:
+        """Hash: domain -> how many of its requests nodes hold under lease right now."""
+        return self._key("inflight")
+
+    @property
+    def pace(self) -> str:
+        """Hash: rate-limited domain -> earliest time (Redis server time) of its next request."""
+        return self._key("pace")
+
+    @property
+    def robots(self) -> str:
+        """Hash: domain -> its robots.txt Crawl-delay in seconds (0: none), once a node read it."""
+        return self._key("robots")
 
     @property
     def retry(self) -> str:
@@ -54,11 +81,6 @@ class CrawlKeys:
     def deadlines(self) -> str:
         """Sorted set: entry id -> lease deadline (Redis server time, seconds)."""
         return self._key("deadlines")
-
-    @property
-    def owners(self) -> str:
-        """Hash: entry id -> id of the node that holds its lease."""
-        return self._key("owners")
 
     @property
     def start_urls(self) -> str:

@@ -9,7 +9,10 @@ with, renews leases, and tops up a small local buffer of leased requests.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import time
 from collections import deque
 
 from scrapy import Request, Spider, signals
@@ -26,6 +29,8 @@ from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.frontier import Frontier, Push
 from crawler.keys import CrawlKeys
+from crawler.politeness import domain_of
+from crawler.robots import RobotsReporter
 from crawler.sync import FrontierSync
 
 logger = logging.getLogger(__name__)
@@ -44,7 +49,13 @@ class RedisScheduler:
         self.keys = keys
         self.spider: Spider | None = None
         self.buffer: deque[tuple[str, Request]] = deque()
+        # Requests of paced domains: (due, tie, id, request, domain, gap), monotonic time.
+        self.paced: list[tuple[float, int, str, Request, str, float]] = []
+        self._sent: dict[str, float] = {}  # paced domain -> when this node last handed one out
+        self._tie = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
         self.sync: FrontierSync | None = None
+        self.robots: RobotsReporter | None = None
         self._unserializable_logged = False
 
     @classmethod
@@ -71,7 +82,8 @@ class RedisScheduler:
         client = await connection.async_client(self.config, url)
         node_id = new_node_id()
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
-                            self.config.lease_seconds, self.config.max_attempts)
+                            self.config.lease_seconds, self.config.max_attempts,
+                            self.config.politeness)
         if self.config.flush_on_start:
             deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
                                          keep=[self.keys.start_urls])
@@ -79,6 +91,8 @@ class RedisScheduler:
                         "waiting are kept)", deleted, self.keys.crawl)
         await frontier.open(self.config.fingerprint_layout(), self.config.recrawl_days)
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
+        if self.config.politeness.robots:  # kept here: signals hold weak references
+            self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
         self.sync.start()
@@ -117,7 +131,63 @@ class RedisScheduler:
 
     def has_pending_requests(self) -> bool:
         """True while requests wait here, locally; the cluster's queue is the sync's affair."""
-        return bool(self.buffer) or (self.sync is not None and self.sync.has_outgoing())
+        return bool(self.buffer or self.paced) or (
+            self.sync is not None and self.sync.has_outgoing())
+
+    def leased(self, entry_id: str, request: Request, domain: str, hold: float,
+               gap: float) -> None:
+        """Keep a request leased from the frontier. A request of a paced domain goes to
+        the engine no sooner than ``hold`` seconds from now and ``gap`` seconds after this
+        node's previous one of its domain; until then it stays here, not in a download slot."""
+        if hold <= 0 and gap <= 0:
+            self.buffer.append((entry_id, request))
+        else:
+            due = time.monotonic() + hold
+            heapq.heappush(self.paced, (due, next(self._tie), entry_id, request, domain, gap))
+
+    def leased_ids(self) -> list[str]:
+        """The ids of the leased requests not handed to the engine yet."""
+        return [i for i, _ in self.buffer] + [p[2] for p in self.paced]
+
+    def drop_leased(self) -> list[str]:
+        """Forget the requests not handed to the engine yet; return their ids."""
+        ids = self.leased_ids()
+        self.buffer.clear()
+        self.paced.clear()
+        return ids
+
+    def _next_paced(self) -> tuple[str, Request] | None:
+        """The paced request whose time has come, if any; else wake the engine at the next."""
+        now = time.monotonic()
+        while self.paced and self.paced[0][0] <= now:
+            _, tie, entry_id, request, domain, gap = self.paced[0]
+            ready = self._sent.get(domain, -gap) + gap
+            if ready > now:  # the previous one left late: keep the gap
+                heapq.heapreplace(self.paced, (ready, tie, entry_id, request, domain, gap))
+                continue
+            heapq.heappop(self.paced)
+            if len(self._sent) > 10_000:
+                self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
+            self._sent[domain] = now
+            return entry_id, request
+        if self.paced:
+            self._wake_engine_at(self.paced[0][0])
+        return None
+
+    def _wake_engine_at(self, due: float) -> None:
+        """Have the engine ask for requests again at monotonic time ``due``."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(0.0, due - time.monotonic())
+        if self._timer is not None and not self._timer.cancelled():
+            if self._timer.when() <= when:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._wake_engine)
+
+    def _wake_engine(self) -> None:
+        self._timer = None
+        if self.sync is not None:
+            self.sync.nextcall.schedule()
 
     def enqueue_request(self, request: Request) -> bool:
         """Buffer the request for the next batched push.
@@ -138,17 +208,23 @@ class RedisScheduler:
         assert self.crawler.request_fingerprinter is not None
         fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         assert self.sync is not None, "RedisScheduler.open() was not awaited"
-        self.sync.push(Push(fingerprint, request.priority, b"r" + payload, request.dont_filter))
+        self.sync.push(Push(fingerprint, request.priority, domain_of(request), payload,
+                            request.dont_filter))
         return True
 
     def next_request(self) -> Request | None:
         """The next leased request of the local buffer, or ``None`` while it refills
         (or while the crawl is paused)."""
-        if not self.buffer or self.sync is None or self.sync.stopping or self.sync.paused:
+        if self.sync is None or self.sync.stopping or self.sync.paused:
             return None
-        entry_id, request = self.buffer.popleft()
+        taken = self._next_paced() if self.paced else None
+        if taken is None:
+            if not self.buffer:
+                return None
+            taken = self.buffer.popleft()
+        entry_id, request = taken
         self.sync.handed_out(entry_id, request)
         return request
 
     def __len__(self) -> int:
-        return len(self.buffer)
+        return len(self.buffer) + len(self.paced)

@@ -43,7 +43,8 @@ class Script:
 
 
 def _read(name: str) -> Script:
-    return Script(name, (LUA_DIR / f"{name}.lua").read_text())
+    """The script ``lua/<name>.lua``, after the helpers of ``lua/lib.lua``."""
+    return Script(name, (LUA_DIR / "lib.lua").read_text() + (LUA_DIR / f"{name}.lua").read_text())
 
 
 PUSH = _read("push")

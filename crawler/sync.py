@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
@@ -56,6 +57,7 @@ class FrontierSync:
         self.handed: dict[Request, str] = {}
         self.failures: dict[Request, str] = {}
         self.failed_ids: list[tuple[str, str]] = []
+        self.crawl_delays: dict[str, float] = {}
         self.suspect: str | None = None  # the entry held that failed before, if any
         self.stopping = False
         self.paused = False
@@ -65,6 +67,7 @@ class FrontierSync:
         self._last_beat = 0.0
         self._last_renew = time.monotonic()
         self._idle_since: float | None = None
+        self._next_pop_at: float | None = None  # when a queued domain may be served again
         self._down_since: float | None = None
         self._last_error = ""
         self._waiting_logged = False
@@ -93,6 +96,11 @@ class FrontierSync:
         if request in self.handed:
             self.failures[request] = reason[:500]
 
+    def crawl_delay(self, domain: str, seconds: float) -> None:
+        """Tell the cluster the robots.txt Crawl-delay of ``domain`` (0: none), next round."""
+        self.crawl_delays[domain] = seconds
+        self._wake.set()
+
     def has_outgoing(self) -> bool:
         """Whether something waits to be sent."""
         return bool(self.pushes or self.dead)
@@ -104,9 +112,8 @@ class FrontierSync:
         if self._task is not None:
             await self._task
         self._collect_done()
-        release = [entry_id for entry_id, _ in self.scheduler.buffer]
+        release = self.scheduler.drop_leased()  # not started: another node will fetch them
         release += list(self.handed.values())  # never finished: another node will fetch it
-        self.scheduler.buffer.clear()
         self.handed.clear()
         out = self._outgoing(pop=0, beat=False)
         out.release = release
@@ -155,7 +162,14 @@ class FrontierSync:
                 backoff, self._down_since, self._last_error = 0.0, None, ""
 
     def _timeout(self, backoff: float) -> float:
-        return backoff or self.config.heartbeat_seconds
+        if backoff:
+            return backoff
+        if self._next_pop_at is not None:
+            wait = self._next_pop_at - time.monotonic()
+            if wait <= 0:
+                self._next_pop_at = None  # the next pop says when again
+            return max(0.01, min(self.config.heartbeat_seconds, wait))
+        return self.config.heartbeat_seconds
 
     def _trouble(self, exc: Exception, backoff: float) -> None:
         """Log a lost connection, or a batch Redis refused (out of memory, a missing ACL
@@ -183,7 +197,8 @@ class FrontierSync:
         out = self._outgoing(pop=want, beat=beat)
         out.suspects_ok = self.suspect is None
         got = await self.frontier.exchange(out)
-        self.stats.inc_value("frontier/round_trips")
+        if got.sent:
+            self.stats.inc_value("frontier/round_trips")
         if got.error is not None:
             self._apply(got)  # what did succeed (a pop's leases above all) is not lost
             raise got.error  # the rest stays queued here and goes again
@@ -191,6 +206,9 @@ class FrontierSync:
         del self.acks[:len(out.acks)]
         del self.dead[:len(out.dead)]
         del self.failed_ids[:len(out.failed)]
+        for domain in out.crawl_delays:
+            if self.crawl_delays.get(domain) == out.crawl_delays[domain]:
+                del self.crawl_delays[domain]
         if out.renew:
             self._last_renew = now
         if beat:
@@ -216,15 +234,16 @@ class FrontierSync:
         renew_due = time.monotonic() - self._last_renew >= self.config.lease_seconds / 3
         renew: list[str] = []
         if renew_due:
-            renew = list(self.handed.values()) + [i for i, _ in self.scheduler.buffer]
+            renew = list(self.handed.values()) + self.scheduler.leased_ids()
         return Outgoing(
             pushes=list(self.pushes), dead=list(self.dead), acks=list(self.acks),
             failed=list(self.failed_ids),
             renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
+            crawl_delays=dict(self.crawl_delays),
         )
 
     def _node_state(self) -> dict[str, Any]:
-        busy = (self.scheduler.buffer or self.handed or self.pushes or self.acks or self.dead
+        busy = (len(self.scheduler) or self.handed or self.pushes or self.acks or self.dead
                 or self.failed_ids)
         now = time.monotonic()
         if busy:
@@ -241,7 +260,7 @@ class FrontierSync:
             "pages": pages, "items": int(self.stats.get_value("item_scraped_count", 0)),
             "errors": int(self.stats.get_value("log_count/ERROR", 0)),
             "ppm": round((pages - self._rate[0][1]) * 60 / span, 1) if span > 0 else 0.0,
-            "in_progress": len(self.handed), "prefetched": len(self.scheduler.buffer),
+            "in_progress": len(self.handed), "prefetched": len(self.scheduler),
             "idle_for": -1 if self._idle_since is None else now - self._idle_since,
         }
 
@@ -260,6 +279,9 @@ class FrontierSync:
                            got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
         if got.suspect is not None:
             self.suspect = got.suspect
+        if got.next_ready is not None:
+            self._next_pop_at = (None if math.isinf(got.next_ready)
+                                 else time.monotonic() + got.next_ready)
         for entry in got.popped:
             self._take(entry)
         requests = sum(1 for entry in got.popped if entry.kind == KIND_REQUEST)
@@ -303,7 +325,8 @@ class FrontierSync:
         assert spider is not None
         try:
             if entry.kind == KIND_REQUEST:
-                self.scheduler.buffer.append((entry.id, codec.decode(entry.payload, spider)))
+                self.scheduler.leased(entry.id, codec.decode(entry.payload, spider),
+                                      entry.domain, entry.hold, entry.gap)
                 return
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")

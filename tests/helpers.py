@@ -7,6 +7,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import redis
+
+from crawler.keys import CrawlKeys
 from tests.conftest import run_scrapy
 
 
@@ -27,3 +30,11 @@ def pages_crawled(log: Path) -> int:
 
 def expected_titles(pages: int) -> Counter[str]:
     return Counter(f"Page {i}" for i in range(pages))
+
+
+def queue_raw(client: redis.Redis, keys: CrawlKeys, entries: dict[bytes, float]) -> None:
+    """Put stored entries (``<16-digit id><kind><payload>``: score) in a crawl's queue as
+    another program, or a corruption, might: in the queue of domain ``""``, counted."""
+    client.zadd(keys.domain_queue(""), entries)  # type: ignore[arg-type]
+    client.zadd(keys.domains, {"": 0}, nx=True)
+    client.hincrby(keys.stats, "queued", len(entries))

@@ -24,6 +24,7 @@ import redis
 
 from crawler.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, start_node, wait_all
+from tests.helpers import queue_raw
 
 KEYS = CrawlKeys("crawl", "site")
 OTHER = CrawlKeys("crawl", "other")
@@ -111,12 +112,12 @@ def writing_commands(client: redis.Redis) -> list[str]:
 
 def test_json_and_metrics_match_a_real_crawl(redis_url: str, client: redis.Redis,
                                              small_site: Site, tmp_path: Path) -> None:
-    client.zadd(KEYS.queue, {BAD_ENTRY: -10})
+    queue_raw(client, KEYS, {BAD_ENTRY: -10})
     run_scrapy(redis_url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
     assert wait_all([start_node(redis_url, tmp_path / "node.log")]) == [0]
     secs, _ = client.time()
     client.hset(OTHER.stats, mapping={"enqueued": 5, "done": 2})
-    client.zadd(OTHER.queue, {b"0000000000000009rx": 0})
+    queue_raw(client, OTHER, {b"0000000000000009rx": 0})
     client.hset(OTHER.nodes, "h:1:x", json.dumps({"beat": secs - 100, "host": "h",
                                                   "pages": 2, "idle_for": -1}))
     status = json.loads(run_scrapy(redis_url, "status", "site", "--json").stdout)
@@ -203,7 +204,7 @@ def test_the_page_shows_the_counters_and_draws_the_chart(
         redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
         artifacts: Path) -> None:
     assert CHROMIUM is not None
-    client.zadd(KEYS.queue, {BAD_ENTRY: -10})
+    queue_raw(client, KEYS, {BAD_ENTRY: -10})
     run_scrapy(redis_url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
     node = start_node(redis_url, tmp_path / "node.log", DOWNLOAD_DELAY="0.15",
                       CONCURRENT_REQUESTS_PER_DOMAIN="1")

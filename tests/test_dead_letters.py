@@ -10,7 +10,7 @@ import redis
 
 from crawler.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
-from tests.helpers import expected_titles, export_titles
+from tests.helpers import expected_titles, export_titles, queue_raw
 
 KEYS = CrawlKeys("crawl", "site")
 
@@ -27,7 +27,7 @@ def test_garbage_and_pickles_in_the_queue_do_not_stop_the_crawl(
         redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
     marker = tmp_path / "pickle-ran"
     garbage = [b"r" + pickle.dumps(_Payload(marker)), b"rnot json", b'r{"url": 3}', b"xunknown"]
-    client.zadd(KEYS.queue, {f"{i:016d}".encode() + g: -10 for i, g in enumerate(garbage)})
+    queue_raw(client, KEYS, {f"{i:016d}".encode() + g: -10 for i, g in enumerate(garbage)})
     client.rpush(KEYS.start_urls, small_site.page(0), "ftp://not-http/")
     log = tmp_path / "node.log"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,16 +16,19 @@ import redis.asyncio
 from crawler.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
+from crawler.politeness import DomainLimits, Politeness
 
 KEYS = CrawlKeys("crawl", "t")
+DOMAIN = "t.example"
+UNLIMITED = Politeness(DomainLimits(0, 0.0))
 
 
 def fp(url: str) -> bytes:
     return hashlib.sha1(url.encode()).digest()
 
 
-def push(url: str, priority: int = 0, dont_filter: bool = False) -> Push:
-    return Push(fp(url), priority, b"r" + url.encode(), dont_filter)
+def push(url: str, priority: int = 0, dont_filter: bool = False, domain: str = DOMAIN) -> Push:
+    return Push(fp(url), priority, domain, url.encode(), dont_filter)
 
 
 def urls(entries: list[Entry]) -> list[str]:
@@ -37,11 +41,13 @@ STORES = pytest.mark.parametrize("layout", [EXACT, BLOOM], ids=["exact", "bloom"
 
 
 def run(redis_url: str, body: Callable[..., Awaitable[Any]], order: str = "priority",
-        node: str = "n1", lease: float = 60, layout: str = EXACT) -> Any:
+        node: str = "n1", lease: float = 60, layout: str = EXACT,
+        politeness: Politeness = UNLIMITED) -> Any:
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            frontier = Frontier(client, KEYS, order, node, lease, max_attempts=3)
+            frontier = Frontier(client, KEYS, order, node, lease, max_attempts=3,
+                                politeness=politeness)
             await frontier.open(layout)
             return await body(frontier)
         finally:
@@ -89,7 +95,7 @@ def test_popped_entries_are_leased_until_acked_by_their_node(redis_url: str,
         await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
         return [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
     ids = run(redis_url, pop, node="n1")
-    assert client.hlen(KEYS.leased) == 2 and client.zcard(KEYS.queue) == 0
+    assert client.hlen(KEYS.leased) == 2 and client.zcard(KEYS.domain_queue(DOMAIN)) == 0
 
     async def ack(f: Frontier) -> int:
         return (await f.exchange(Outgoing(acks=ids))).acked
@@ -218,9 +224,9 @@ def test_an_entry_that_keeps_failing_becomes_a_dead_letter_with_its_history(
             rounds.append((len(popped), got.poisoned))
         return rounds
     assert run(redis_url, body) == [(2, 0), (2, 0), (2, 1)]
-    assert client.zcard(KEYS.queue) == 1 and client.hlen(KEYS.leased) == 0
+    assert client.zcard(KEYS.domain_queue(DOMAIN)) == 1 and client.hlen(KEYS.leased) == 0
     (letter,) = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
-    assert letter["entry"] == "rpoison"
+    assert letter["entry"] == f"r{DOMAIN} poison"
     assert letter["reason"] == "poison: failed 3 times, last: ValueError: try 2"
     assert [h["reason"] for h in letter["history"]] == [f"ValueError: try {i}" for i in range(3)]
     assert client.hlen(KEYS.attempts) == 0
@@ -257,3 +263,97 @@ def test_a_node_silent_for_an_hour_is_forgotten(redis_url: str, client: redis.Re
         return set(got.cluster.nodes) if got.cluster else set()
     assert run(redis_url, body, node="n1") == {"recent", "n1"}
     assert set(client.hkeys(KEYS.nodes)) == {b"recent", b"n1"}
+
+
+def limited(concurrency: int = 0, interval: float = 0.0, robots: bool = False,
+            **overrides: DomainLimits) -> Politeness:
+    return Politeness(DomainLimits(concurrency, interval), tuple(overrides.items()), robots)
+
+
+def test_a_domain_never_has_more_in_flight_than_its_cap_across_nodes(
+        redis_url: str, client: redis.Redis) -> None:
+    polite = limited(concurrency=3)
+
+    async def fill_and_pop(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(10)]))
+        return [e.id for e in (await f.exchange(Outgoing(pop=10))).popped]
+    taken = run(redis_url, fill_and_pop, node="n1", politeness=polite)
+
+    async def pop(f: Frontier) -> int:
+        return len((await f.exchange(Outgoing(pop=10))).popped)
+    assert len(taken) == 3
+    assert run(redis_url, pop, node="n2", politeness=polite) == 0
+
+    async def ack_one(f: Frontier) -> None:
+        await f.exchange(Outgoing(acks=taken[:1]))
+    run(redis_url, ack_one, node="n1", politeness=polite)
+    assert run(redis_url, pop, node="n2", politeness=polite) == 1
+    assert client.hget(KEYS.inflight, DOMAIN) == b"3"
+
+
+def test_every_way_a_lease_ends_frees_its_domain_slot(redis_url: str,
+                                                      client: redis.Redis) -> None:
+    async def body(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(4)]))
+        a, b, c, _ = [e.id for e in (await f.exchange(Outgoing(pop=4))).popped]
+        await f.exchange(Outgoing(acks=[a], release=[b], failed=[(c, "boom")]))
+    run(redis_url, body, lease=0.3, politeness=limited(concurrency=4))
+    assert client.hget(KEYS.inflight, DOMAIN) == b"1"  # the fourth, leased for 0.3 s
+    asyncio.run(asyncio.sleep(0.4))
+
+    async def reclaim(f: Frontier) -> int:
+        return (await f.exchange(Outgoing(reclaim=True))).reclaimed
+    assert run(redis_url, reclaim, politeness=limited(concurrency=4)) == 1
+    assert client.hlen(KEYS.inflight) == 0
+
+
+def test_a_paced_domain_is_handed_out_one_interval_apart(redis_url: str) -> None:
+    async def body(f: Frontier) -> tuple[list[float], list[float], float | None, list[float]]:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(10)]))
+        first = (await f.exchange(Outgoing(pop=10))).popped
+        second = await f.exchange(Outgoing(pop=10))
+        await asyncio.sleep(0.5)
+        third = (await f.exchange(Outgoing(pop=10))).popped
+        return ([e.hold for e in first], [e.hold for e in second.popped], second.next_ready,
+                [e.hold for e in third])
+    first, second, next_ready, third = run(redis_url, body, politeness=limited(interval=0.2))
+    # Handed out up to HAND_OUT_AHEAD (0.5 s) early, each to be held until its time.
+    assert first == pytest.approx([0.0, 0.2, 0.4], abs=0.02)
+    assert second == [] and next_ready == pytest.approx(0.1, abs=0.05)
+    assert len(third) == 3 and third[0] == pytest.approx(0.1, abs=0.05)
+    assert [b - a for a, b in itertools.pairwise(third)] == pytest.approx([0.2, 0.2])
+
+
+def test_a_batch_is_shared_by_every_ready_domain(redis_url: str) -> None:
+    async def body(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push(f"big{i}", domain="big") for i in range(100)]))
+        await f.exchange(Outgoing(pushes=[push(f"{d}{i}", domain=d)
+                                          for d in ("s1", "s2", "s3") for i in range(3)]))
+        return [e.domain for e in (await f.exchange(Outgoing(pop=8))).popped]
+    domains = run(redis_url, body, politeness=limited(concurrency=50))
+    assert sorted(domains) == ["big", "big", "s1", "s1", "s2", "s2", "s3", "s3"]
+
+
+def test_per_domain_limits_override_the_defaults(redis_url: str) -> None:
+    async def body(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push(f"{d}{i}", domain=d)
+                                          for d in ("fast", "slow") for i in range(5)]))
+        return [e.domain for e in (await f.exchange(Outgoing(pop=10))).popped]
+    polite = limited(concurrency=0, slow=DomainLimits(1, 0.0))
+    assert sorted(run(redis_url, body, politeness=polite)) == ["fast"] * 5 + ["slow"]
+
+
+def test_robots_txt_unread_means_one_at_a_time_and_its_crawl_delay_paces(
+        redis_url: str) -> None:
+    polite = limited(concurrency=0, robots=True)
+
+    async def body(f: Frontier) -> tuple[int, list[float]]:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(10)]))
+        unread = (await f.exchange(Outgoing(pop=10))).popped
+        read = await f.exchange(Outgoing(acks=[e.id for e in unread],
+                                         crawl_delays={DOMAIN: 0.25}, pop=10))
+        return len(unread), [e.hold for e in read.popped]
+    unread, holds = run(redis_url, body, politeness=polite)
+    assert unread == 1
+    # Paced from the request that went out while robots.txt was unread.
+    assert holds == pytest.approx([0.25, 0.5], abs=0.05)

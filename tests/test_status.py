@@ -23,6 +23,7 @@ from crawler.config import FrontierConfig
 from crawler.keys import CrawlKeys
 from crawler.monitor import Sample
 from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, start_node
+from tests.helpers import queue_raw
 
 KEYS = CrawlKeys("crawl", "site")
 BAD_ENTRY = b"0000000000000001rnot json"  # decodes to nothing: one dead letter
@@ -60,7 +61,7 @@ def test_watch_follows_a_crawl_and_the_json_tells_it_finished(
     try:
         seen = [json.loads(lines.next())]
         assert seen[0]["state"] == "empty"
-        client.zadd(KEYS.queue, {BAD_ENTRY: -10})
+        queue_raw(client, KEYS, {BAD_ENTRY: -10})
         run_scrapy(redis_url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
         node = start_node(redis_url, tmp_path / "node.log", DOWNLOAD_DELAY="0.02",
                           CONCURRENT_REQUESTS_PER_DOMAIN="4")
@@ -120,7 +121,7 @@ def read_terminal(fd: int, until: bytes, count: int, timeout: float = 30) -> byt
 def test_watch_redraws_in_place_only_where_the_terminal_can(redis_url: str, client: redis.Redis,
                                                             term: str) -> None:
     client.hset(KEYS.stats, mapping={"enqueued": 3, "done": 1})
-    client.zadd(KEYS.queue, {b"0000000000000002ra": 0, b"0000000000000003rb": 0})
+    queue_raw(client, KEYS, {b"0000000000000002ra": 0, b"0000000000000003rb": 0})
     primary, secondary = pty.openpty()
     watch = subprocess.Popen(scrapy_command("status", "site", "--watch", "--interval", "0.3"),
                              cwd=ROOT, env={**node_env(redis_url), "TERM": term},
@@ -153,7 +154,7 @@ def test_a_node_whose_heartbeat_stopped_is_dead(client: redis.Redis) -> None:
         "b:2:gone": json.dumps({"beat": now - 100, "host": "b", "pages": 7, "ppm": 60.0,
                                 "idle_for": -1}),
     })
-    client.zadd(KEYS.queue, {b"0000000000000002ra": 0})
+    queue_raw(client, KEYS, {b"0000000000000002ra": 0})
     status = monitor.crawl_status(client, KEYS, config)
     assert status["state"] == "running"
     assert (status["nodes_alive"], status["nodes_dead"]) == (1, 1)

@@ -1,53 +1,168 @@
--- pop: take up to N entries under a lease: at most one from the retry set (entries that
--- failed before: a node holds one such suspect at a time, so a request that crashes
--- nodes cannot drag the same other requests down again), then from the queue, then from
--- the seeds when both run short.
--- KEYS[1] queue  KEYS[2] leased hash  KEYS[3] deadlines  KEYS[4] start_urls  KEYS[5] sequence
--- KEYS[6] retry set
+-- pop: lease up to N entries, spread over the domains that may be served now, within
+-- each domain's cluster-wide limits (requests in flight, one request per interval).
+-- At most one entry comes from the retry set (entries that failed before: a node holds
+-- one such suspect at a time, so a request that crashes nodes cannot drag the same
+-- other requests down again); then the ready domains share the batch; seeds top it up.
+-- KEYS[1] domains (sorted set: domain -> time it may next be served; only domains with
+--         queued entries)   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] start_urls
+-- KEYS[5] sequence   KEYS[6] retry set   KEYS[7] in-flight hash (domain -> leased count)
+-- KEYS[8] pace hash (domain -> time its latest request was handed out for; kept for
+--         paced domains, and for domains whose robots.txt is unread)
+-- KEYS[9] robots hash (domain -> robots.txt Crawl-delay seconds, 0 when none)
+-- KEYS[10] stats hash ("queued" counts the entries in the domain queues)
 -- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
 -- ARGV[4] "1" if the node may take a suspect now (it holds none), else "0"
--- An entry is "<16-digit id><kind><payload>"; kind "r" = request, "s" = raw seed.
+-- ARGV[5] prefix of the domain queues: domain d queues in sorted set "<prefix>:<d>"
+-- ARGV[6] default limits "<max in flight, 0: none> <seconds between requests>"
+-- ARGV[7] per-domain limits, JSON {domain: [max in flight, seconds between]} or ""
+-- ARGV[8] "1" when robots.txt is obeyed: a domain whose robots.txt no node has read yet
+--         gets one request at a time, and its Crawl-delay widens the interval
+-- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
+--         held by the node (not by its downloader) until then
+-- An entry is "<16-digit id><kind><payload>"; kind "r" = request, its payload
+-- "<domain> <encoded request>"; kind "s" = raw seed (no domain, no limits).
 -- leased[id] = "<node> <score> <entry>", deadlines[id] = server time + lease.
--- Returns {number of suspects (0 or 1), entries...}: the suspect first, then queue
--- order, then seeds.
+-- Returns {suspects (0 or 1), ms until a domain may next be served (-1: none queued),
+--          entry, ms to hold it, ms its domain's requests keep apart, entry, ...}: the
+--          suspect first.
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
-local deadline = tonumber(t[1]) + tonumber(t[2]) / 1e6 + tonumber(ARGV[2])
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local deadline = now + tonumber(ARGV[2])
+local prefix = ARGV[5] .. ':'
+local default_cap, default_gap = string.match(ARGV[6], '^(%S+) (%S+)$')
+default_cap, default_gap = tonumber(default_cap), tonumber(default_gap)
+local overrides = {}
+if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
+local robots = ARGV[8] == '1'
+local ahead = tonumber(ARGV[9])
 local out = {}
-local function lease(entry, score)
+
+-- What domain d may get now: {room, cap, gap, time of its first request, in flight,
+-- whether to record its pace}.
+local function budget(d)
+  if d == '' then return {n, 0, 0, now, 0, false} end
+  local cap, gap = default_cap, default_gap
+  local own = overrides[d]
+  if own then cap, gap = tonumber(own[1]), tonumber(own[2]) end
+  local paced = gap > 0
+  if robots then
+    local delay = redis.call('HGET', KEYS[9], d)
+    if not delay then
+      cap, paced = 1, true  -- until a node has read its robots.txt
+    elseif tonumber(delay) > gap then
+      gap, paced = tonumber(delay), true
+    end
+  end
+  local flying = tonumber(redis.call('HGET', KEYS[7], d) or 0)
+  local room = n
+  if cap > 0 then room = cap - flying end
+  local first = now
+  if gap > 0 then
+    local latest = redis.call('HGET', KEYS[8], d)
+    if latest then first = math.max(now, tonumber(latest) + gap) end
+    room = math.min(room, math.floor((now + ahead - first) / gap) + 1)
+  end
+  return {math.max(room, 0), cap, gap, first, flying, paced}
+end
+
+local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) end
+
+local function lease(entry, score, hold, gap)
   local id = string.sub(entry, 1, 16)
   redis.call('HSET', KEYS[2], id, ARGV[3] .. ' ' .. score .. ' ' .. entry)
   redis.call('ZADD', KEYS[3], deadline, id)
   out[#out + 1] = entry
+  out[#out + 1] = ms(hold - now)
+  out[#out + 1] = ms(gap)
 end
-local suspects = 0
-if ARGV[4] == '1' then
-  local retried = redis.call('ZPOPMIN', KEYS[6], 1)
-  if #retried > 0 then
-    lease(retried[1], retried[2])
-    suspects = 1
+
+-- Lease popped pairs {entry, score, ...} of domain d under budget b; record its pace.
+local function serve(d, b, popped)
+  local taken = #popped / 2
+  for i = 1, #popped, 2 do
+    lease(popped[i], popped[i + 1], b[4] + (i - 1) / 2 * b[3], b[3])
+  end
+  if taken > 0 and d ~= '' then
+    redis.call('HINCRBY', KEYS[7], d, taken)
+    b[5] = b[5] + taken
+    if b[6] then
+      redis.call('HSET', KEYS[8], d, b[4] + (taken - 1) * b[3])
+    elseif robots then
+      redis.call('HDEL', KEYS[8], d)  -- paced only while its robots.txt was unread
+    end
   end
 end
-if n - #out > 0 then
-  local popped = redis.call('ZPOPMIN', KEYS[1], n - #out)
-  for i = 1, #popped, 2 do lease(popped[i], popped[i + 1]) end
+
+-- When domain d may be served again: never (its queue is empty), when an ack frees a
+-- slot (the lease deadline stands in), or at its pace.
+local function reschedule(d, b)
+  if redis.call('EXISTS', prefix .. d) == 0 then
+    redis.call('ZREM', KEYS[1], d)
+  elseif b[2] > 0 and b[5] >= b[2] then
+    redis.call('ZADD', KEYS[1], deadline, d)
+  elseif b[3] > 0 then
+    local next_time = tonumber(redis.call('HGET', KEYS[8], d) or now) + b[3]
+    redis.call('ZADD', KEYS[1], math.max(now, next_time - ahead), d)
+  else
+    redis.call('ZADD', KEYS[1], now, d)
+  end
 end
-local short = n - #out
-if short > 0 then
+
+local suspects = 0
+if ARGV[4] == '1' then
+  local retried = redis.call('ZRANGE', KEYS[6], 0, 15, 'WITHSCORES')
+  for i = 1, #retried, 2 do
+    local d = domain_at(retried[i], 1)
+    local b = budget(d)
+    if b[1] > 0 then
+      redis.call('ZREM', KEYS[6], retried[i])
+      serve(d, b, {retried[i], retried[i + 1]})
+      reschedule(d, b)
+      suspects = 1
+      break
+    end
+  end
+end
+
+local want = n - #out / 3
+local queued = 0
+if want > 0 then
+  local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want)
+  for i, d in ipairs(ready) do
+    local b = budget(d)
+    local share = math.min(b[1], math.ceil(want / (#ready - i + 1)))
+    if share > 0 then
+      local popped = redis.call('ZPOPMIN', prefix .. d, share)
+      serve(d, b, popped)
+      want = want - #popped / 2
+      queued = queued + #popped / 2
+    end
+    reschedule(d, b)
+  end
+end
+if queued > 0 then redis.call('HINCRBY', KEYS[10], 'queued', -queued) end
+
+if want > 0 then
   local kind = redis.call('TYPE', KEYS[4]).ok
   local seeds = {}
-  if kind == 'list' then seeds = redis.call('LPOP', KEYS[4], short)
-  elseif kind == 'set' then seeds = redis.call('SPOP', KEYS[4], short)
+  if kind == 'list' then seeds = redis.call('LPOP', KEYS[4], want)
+  elseif kind == 'set' then seeds = redis.call('SPOP', KEYS[4], want)
   elseif kind == 'zset' then
-    local pairs_ = redis.call('ZPOPMIN', KEYS[4], short)
+    local pairs_ = redis.call('ZPOPMIN', KEYS[4], want)
     for i = 1, #pairs_, 2 do seeds[#seeds + 1] = pairs_[i] end
   end
   if seeds and #seeds > 0 then
     local last = redis.call('INCRBY', KEYS[5], #seeds)
     for i, raw in ipairs(seeds) do
-      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0)
+      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, now, 0)
     end
   end
 end
+
+local next_ready = -1
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first > 0 then next_ready = ms(tonumber(first[2]) - now) end
+table.insert(out, 1, next_ready)
 table.insert(out, 1, suspects)
 return out

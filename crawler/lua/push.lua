@@ -3,30 +3,38 @@
 -- acknowledged without its children saved. (Its first write, INCRBY, is refused when
 -- Redis is out of memory, and then nothing happens at all.)
 -- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
--- KEYS[1] queue (sorted set)   KEYS[2] sequence counter   KEYS[3] stats hash
--- KEYS[4] leased hash   KEYS[5] deadlines   KEYS[6] attempts hash
--- KEYS[7..] fingerprint bucket hashes (or bitmaps), referred to by index below
+-- KEYS[1] domains (sorted set of domains with queued entries; see pop.lua)
+-- KEYS[2] sequence counter   KEYS[3] stats hash   KEYS[4] leased hash   KEYS[5] deadlines
+-- KEYS[6] attempts hash   KEYS[7] in-flight hash (domain -> leased count)
+-- KEYS[8..] fingerprint bucket hashes (or bitmaps), referred to by index below
 -- ARGV[1] order: "priority" | "fifo" | "lifo"
 -- ARGV[2] fingerprint store: "exact:<re-crawl after N days, 0 never>", or
 --         "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
 --         (days since 2025-01-01: a 2-byte listpack integer).
 -- ARGV[3] node id   ARGV[4] D: entries done   ARGV[5] X: entries dead-lettered
--- ARGV[6 .. 5+D] ids done, ARGV[6+D .. 5+D+X] ids dead (acknowledged if this node holds
+-- ARGV[6] prefix of the domain queues (domain d queues in sorted set "<prefix>:<d>")
+-- ARGV[7 .. 6+D] ids done, ARGV[7+D .. 6+D+X] ids dead (acknowledged if this node holds
 --         their lease; a lease already reclaimed is left alone)
--- then 4 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
+-- then 5 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
 --         request: its fingerprint is recorded, the request enqueued anyway; 0: no
 --         fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
---         uint32 (bloom), priority, payload (kind byte + encoded request)
--- Counts in stats: enqueued, seen (new fingerprints), duplicates, done, dead.
+--         uint32 (bloom), priority, domain, payload ("r<domain> <encoded request>")
+-- Counts in stats: enqueued, queued (now in the domain queues), seen (new fingerprints),
+-- duplicates, done, dead.
+-- An acknowledged request frees its domain's in-flight slot: a domain waiting for one
+-- becomes ready now (pop.lua still keeps its pace).
 -- Returns {added, duplicates, acknowledged}
 local order = ARGV[1]
 local k, m = string.match(ARGV[2], '^bloom:(%d+):(%d+)$')
 k, m = tonumber(k), tonumber(m)
 local recrawl = tonumber(string.match(ARGV[2], '^exact:(%d+)$') or 0)
-local today = math.floor((tonumber(redis.call('TIME')[1]) - 1735689600) / 86400)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local today = math.floor((tonumber(t[1]) - 1735689600) / 86400)
 local done_n, dead_n = tonumber(ARGV[4]), tonumber(ARGV[5])
-local first_request = 6 + done_n + dead_n
-local n = (#ARGV - first_request + 1) / 4
+local prefix = ARGV[6] .. ':'
+local first_request = 7 + done_n + dead_n
+local n = (#ARGV - first_request + 1) / 5
 local last = redis.call('INCRBY', KEYS[2], n)
 
 local function first_time(key, field, force)
@@ -48,8 +56,9 @@ local function first_time(key, field, force)
 end
 
 local added, dups, seen = 0, 0, 0
+local touched = {}  -- domains made ready by this batch
 for i = 0, n - 1 do
-  local base = first_request + 4 * i
+  local base = first_request + 5 * i
   local bucket = tonumber(ARGV[base])
   local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)], ARGV[base + 1], bucket < 0)
   if bucket <= 0 or fresh then
@@ -57,33 +66,42 @@ for i = 0, n - 1 do
     local score = 0
     if order == 'priority' then score = -tonumber(ARGV[base + 2])
     elseif order == 'lifo' then score = -seq end
-    redis.call('ZADD', KEYS[1], score, string.format('%016d', seq) .. ARGV[base + 3])
+    local domain = ARGV[base + 3]
+    redis.call('ZADD', prefix .. domain, score, string.format('%016d', seq) .. ARGV[base + 4])
+    if not touched[domain] then
+      touched[domain] = true
+      redis.call('ZADD', KEYS[1], 'NX', now, domain)
+    end
     added = added + 1
     if fresh then seen = seen + 1 end
   else
     dups = dups + 1
   end
 end
-if added > 0 then redis.call('HINCRBY', KEYS[3], 'enqueued', added) end
+if added > 0 then
+  redis.call('HINCRBY', KEYS[3], 'enqueued', added)
+  redis.call('HINCRBY', KEYS[3], 'queued', added)
+end
 if seen > 0 then redis.call('HINCRBY', KEYS[3], 'seen', seen) end
 if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 
-local prefix = ARGV[3] .. ' '
+local mine = ARGV[3] .. ' '
 local acked = 0
 local function ack(from, to, stat)
   local count = 0
   for i = from, to do
     local v = redis.call('HGET', KEYS[4], ARGV[i])
-    if v and string.sub(v, 1, #prefix) == prefix then
+    if v and string.sub(v, 1, #mine) == mine then
       redis.call('HDEL', KEYS[4], ARGV[i])
       redis.call('ZREM', KEYS[5], ARGV[i])
       redis.call('HDEL', KEYS[6], ARGV[i])
+      lease_ended(KEYS[7], KEYS[1], v, now)
       count = count + 1
     end
   end
   if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end
   acked = acked + count
 end
-ack(6, 5 + done_n, 'done')
-ack(6 + done_n, 5 + done_n + dead_n, 'dead')
+ack(7, 6 + done_n, 'done')
+ack(7 + done_n, 6 + done_n + dead_n, 'dead')
 return {added, dups, acked}

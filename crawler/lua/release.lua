@@ -1,32 +1,35 @@
--- release: put leased entries back in the queue with their original score.
--- KEYS[1] queue   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] stats hash
+-- release: end leases early: hand entries back to their domain's queue with their score
+-- (graceful stop), or count a failed attempt (callback raised, lease expired).
+-- KEYS[1] domains (see pop.lua)   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] stats
 -- KEYS[5] attempts hash (id -> JSON list of failed attempts)   KEYS[6] dead letters list
 -- KEYS[7] retry sorted set: where failed and expired entries go back (popped one a batch)
--- ARGV[1] mode:
---   "ids"     hand back ARGV[3..], leased by node ARGV[2] (graceful stop; not an attempt)
---   "failed"  node ARGV[2] failed ARGV[4], ARGV[5] ... (id, reason pairs); ARGV[3] = max attempts
---   "expired" reclaim up to ARGV[2] entries whose lease deadline passed; ARGV[3] = max attempts
+-- KEYS[8] in-flight hash (domain -> leased count)
+-- ARGV[1] prefix of the domain queues   ARGV[2] mode:
+--   "ids"     hand back ARGV[4..], leased by node ARGV[3] (graceful stop; not an attempt)
+--   "failed"  node ARGV[3] failed ARGV[5], ARGV[6] ... (id, reason pairs); ARGV[4] = max attempts
+--   "expired" reclaim up to ARGV[3] entries whose lease deadline passed; ARGV[4] = max attempts
 -- A failed or expired entry is an attempt; at max attempts it goes to the dead letters
 -- with its history instead of back to the queue (a poison request).
 -- Returns {entries put back, entries dead-lettered}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local mode = ARGV[1]
+local prefix = ARGV[1] .. ':'
+local mode = ARGV[2]
 local todo = {}   -- {id, reason or false}
 local owner = nil
 local max_attempts = 0
 if mode == 'expired' then
-  max_attempts = tonumber(ARGV[3])
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))) do
+  max_attempts = tonumber(ARGV[4])
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
     todo[#todo + 1] = {id, 'lease expired'}
   end
 elseif mode == 'failed' then
-  owner = ARGV[2] .. ' '
-  max_attempts = tonumber(ARGV[3])
-  for i = 4, #ARGV, 2 do todo[#todo + 1] = {ARGV[i], ARGV[i + 1]} end
+  owner = ARGV[3] .. ' '
+  max_attempts = tonumber(ARGV[4])
+  for i = 5, #ARGV, 2 do todo[#todo + 1] = {ARGV[i], ARGV[i + 1]} end
 else
-  owner = ARGV[2] .. ' '
-  for i = 3, #ARGV do todo[#todo + 1] = {ARGV[i], false} end
+  owner = ARGV[3] .. ' '
+  for i = 4, #ARGV do todo[#todo + 1] = {ARGV[i], false} end
 end
 local back, dead = 0, 0
 for _, job in ipairs(todo) do
@@ -38,6 +41,7 @@ for _, job in ipairs(todo) do
     local node, score, entry = string.sub(v, 1, s1 - 1), string.sub(v, s1 + 1, s2 - 1), string.sub(v, s2 + 1)
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
+    lease_ended(KEYS[8], KEYS[1], v, now)
     local poisoned = false
     if reason then
       local history = cjson.decode(redis.call('HGET', KEYS[5], id) or '[]')
@@ -53,8 +57,14 @@ for _, job in ipairs(todo) do
         redis.call('HSET', KEYS[5], id, cjson.encode(history))
       end
     end
-    if not poisoned then
-      redis.call('ZADD', reason and KEYS[7] or KEYS[1], tonumber(score), entry)
+    if reason and not poisoned then
+      redis.call('ZADD', KEYS[7], tonumber(score), entry)
+      back = back + 1
+    elseif not reason then
+      local d = domain_at(entry, 1)
+      redis.call('ZADD', prefix .. d, tonumber(score), entry)
+      redis.call('ZADD', KEYS[1], 'NX', now, d)
+      redis.call('HINCRBY', KEYS[4], 'queued', 1)
       back = back + 1
     end
   elseif not v then

@@ -28,6 +28,7 @@ ETA_WINDOW = 30.0  # seconds of history behind the ETA (a frontier turns from gr
 MIN_SPAN = 5.0  # a rate measured over less time than this is noise
 RECENT_SAMPLES = int((RATE_WINDOW + SERIES_INTERVAL) / SERIES_INTERVAL) + 2
 GAP = 3 * SERIES_INTERVAL  # samples further apart than this: no node was sampling between
+BUSIEST_DOMAINS = 5  # domains with the most requests in flight, shown by status
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     newest first, read in one round trip (two when seeds wait)."""
     pipe = client.pipeline(transaction=False)
     pipe.time()
-    pipe.zcard(keys.queue)
+    pipe.zcard(keys.domains)
+    pipe.hgetall(keys.inflight)  # bounded: a domain is here while nodes hold its requests
     pipe.zcard(keys.retry)
     pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)
@@ -133,7 +135,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe.hgetall(keys.nodes)
     pipe.lrange(keys.series, 0, samples - 1)
     pipe.get(keys.control)
-    ((secs, micros), queued, retry, leased, seeds_type, stats, items, dead, nodes,
+    ((secs, micros), domains, inflight, retry, leased, seeds_type, stats, items, dead, nodes,
      series, control) = pipe.execute()
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
@@ -143,7 +145,10 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     rows = [_node_row(k, v, now, config.node_timeout) for k, v in sorted(nodes.items())]
     alive = [r for r in rows if r["alive"]]
     history = [s for s in map(Sample.parse, series) if s is not None]
-    current = Sample(now, queued + retry, leased, seeds, counts.get("done", 0), items)
+    current = Sample(now, counts.get("queued", 0) + retry, leased, seeds, counts.get("done", 0),
+                     items)
+    busiest = sorted(((d.decode(errors="replace"), int(n)) for d, n in inflight.items()),
+                     key=lambda pair: (-pair[1], pair[0]))
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
     status = {
         "crawl": keys.crawl,
@@ -153,6 +158,8 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
         "queued": current.queued,
         "retrying": retry,
         "in_progress": leased,
+        "domains_queued": domains,
+        "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),
         "seeds_waiting": seeds,
         "fingerprints": counts.get("seen", 0),
         "duplicates_dropped": counts.get("duplicates", 0),

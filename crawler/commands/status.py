@@ -27,7 +27,8 @@ __all__ = ["Command", "crawl_status"]
 
 MIN_INTERVAL = 0.2
 COUNTERS = (("state", "state"), ("queued", "queued"), ("  of which retrying", "retrying"),
-            ("in progress (leased)", "in_progress"), ("seeds waiting", "seeds_waiting"),
+            ("in progress (leased)", "in_progress"), ("domains queued", "domains_queued"),
+            ("seeds waiting", "seeds_waiting"),
             ("fingerprints", "fingerprints"), ("duplicates dropped", "duplicates_dropped"),
             ("requests done", "done"), ("leases reclaimed", "reclaimed"),
             ("callback failures", "failed_attempts"), ("poison requests", "poisoned"),
@@ -118,6 +119,9 @@ class Command(CrawlCommand):
             print(f"  {label:<22}{value:>12,}" if isinstance(value, int) else
                   f"  {label:<22}{value:>12}")
         print(f"  {'ETA':<22}{duration(status['eta_seconds']):>12}")
+        busiest = status["in_flight_by_domain"]
+        if busiest:
+            print("  in flight by domain: " + ", ".join(f"{d} {n}" for d, n in busiest.items()))
         print(f"  nodes: {status['nodes_alive']} alive, {status['nodes_dead']} dead")
         for row in status["nodes"]:
             print(f"    {node_line(row)}")

@@ -5,7 +5,10 @@ the first line of stdout. Page ``i`` lives at ``/page?id=i&lang=en``; its links 
 in forms a crawler must recognise as the same page: parameters in another order, a
 ``#fragment``, the same link twice. Every page is reachable from page 0 (pages 2i+1
 and 2i+2 are always linked), plus a few pseudo-random links a page. ``/_hits`` answers
-how often each page was served, as JSON, so a test can count duplicate downloads.
+how often each page was served, as JSON, so a test can count duplicate downloads;
+``/_log`` when each page request arrived and how many were answered at once at most, so
+a test can check a crawl's politeness. ``--delay`` makes every page slow to answer and
+``--crawl-delay`` puts a ``Crawl-delay`` in ``/robots.txt``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
 from twisted.internet import reactor
 from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 
 def page_url(i: int, variant: int = 0) -> str:
@@ -45,19 +49,28 @@ def render(i: int, pages: int, seed: int) -> bytes:
 
 
 class Pages(Resource):
-    """Serves page ``i`` at ``/page?id=i``; anything else is a 404."""
+    """Serves page ``i`` at ``/page?id=i``, ``delay`` seconds late; anything else is a 404."""
 
     isLeaf = True  # noqa: N815 (Twisted's name)
 
-    def __init__(self, pages: int, seed: int) -> None:
+    def __init__(self, pages: int, seed: int, delay: float = 0.0,
+                 crawl_delay: float | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.pages, self.seed = pages, seed
+        self.pages, self.seed, self.delay, self.crawl_delay = pages, seed, delay, crawl_delay
         self.hits: Counter[int] = Counter()
+        self.arrivals: list[float] = []  # time.time() of each page request
+        self.answering = 0
+        self.most_at_once = 0
 
-    def render_GET(self, request: Request) -> bytes:  # noqa: N802 (Twisted's name)
-        if request.path == b"/_hits":
+    def render_GET(self, request: Request) -> bytes | int:  # noqa: N802 (Twisted's name)
+        if request.path in (b"/_hits", b"/_log"):
             request.setHeader(b"content-type", b"application/json")  # type: ignore[no-untyped-call]
+            if request.path == b"/_log":
+                return json.dumps({"arrivals": self.arrivals,
+                                   "most_at_once": self.most_at_once}).encode()
             return json.dumps(self.hits).encode()
+        if request.path == b"/robots.txt" and self.crawl_delay is not None:
+            return f"User-agent: *\nCrawl-delay: {self.crawl_delay}\n".encode()
         if request.path != b"/page":
             request.setResponseCode(404)
             return b"not found"
@@ -71,9 +84,28 @@ class Pages(Resource):
             request.setResponseCode(404)
             return b"no such page"
         self.hits[i] += 1
+        self.arrivals.append(time.time())
         request.setHeader(  # type: ignore[no-untyped-call]
             b"content-type", b"text/html; charset=utf-8")
-        return render(i, self.pages, self.seed)
+        if not self.delay:
+            return render(i, self.pages, self.seed)
+        self.answering += 1
+        self.most_at_once = max(self.most_at_once, self.answering)
+        loop: Any = reactor
+        call = loop.callLater(self.delay, self._answer, request, i)
+        request.notifyFinish().addErrback(lambda _: self._gone(call))
+        return NOT_DONE_YET
+
+    def _answer(self, request: Request, i: int) -> None:
+        self.answering -= 1
+        request.write(render(i, self.pages, self.seed))  # type: ignore[no-untyped-call]
+        request.finish()  # type: ignore[no-untyped-call]
+
+    def _gone(self, call: Any) -> None:
+        """The client left before its slow answer: answer nobody."""
+        if call.active():
+            call.cancel()
+            self.answering -= 1
 
 
 def main() -> None:
@@ -82,8 +114,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to answer a page")
+    parser.add_argument("--crawl-delay", type=float, help="Crawl-delay of /robots.txt")
     args = parser.parse_args()
-    site = Site(Pages(args.pages, args.seed))  # type: ignore[no-untyped-call]
+    pages = Pages(args.pages, args.seed, args.delay, args.crawl_delay)
+    site = Site(pages)  # type: ignore[no-untyped-call]
     site.noisy = False
     loop: Any = reactor  # Twisted's reactor module is typed as an interface, not an object
     port = loop.listenTCP(0, site, interface=args.host)

@@ -99,14 +99,23 @@ class Site:
         with urllib.request.urlopen(f"{self.url}/_hits") as answer:
             return {int(k): v for k, v in json.loads(answer.read()).items()}
 
+    def log(self) -> tuple[list[float], int]:
+        """When each page request arrived (sorted), and the most answered at once."""
+        with urllib.request.urlopen(f"{self.url}/_log") as answer:
+            found = json.loads(answer.read())
+        return sorted(found["arrivals"]), int(found["most_at_once"])
 
-def start_site(pages: int) -> tuple[subprocess.Popen[str], Site]:
+
+def start_site(pages: int, host: str = "127.0.0.1",
+               *options: str) -> tuple[subprocess.Popen[str], Site]:
+    """A local site on ``host`` (any 127.x.y.z address), with ``crawler.localsite``'s
+    ``options`` (``--delay S``, ``--crawl-delay S``)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "crawler.localsite", "--pages", str(pages)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "crawler.localsite", "--pages", str(pages), "--host", host,
+         *options], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     port = int(process.stdout.readline())
-    return process, Site(f"http://127.0.0.1:{port}", pages)
+    return process, Site(f"http://{host}:{port}", pages)
 
 
 def serve(pages: int) -> Iterator[Site]:

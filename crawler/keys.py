@@ -48,7 +48,8 @@ class CrawlKeys:
 
     @property
     def inflight(self) -> str:
-        """Hash: domain -> how many of its requests nodes hold under lease right now."""
+        """Hash: domain with an in-flight cap -> how many of its requests nodes hold under
+        lease right now."""
         return self._key("inflight")
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import redis
 
 from crawler import cluster
 from crawler.config import FrontierConfig
-from crawler.frontier import SERIES_INTERVAL, SERIES_SAMPLES
+from crawler.frontier import KIND_REQUEST, SERIES_INTERVAL, SERIES_SAMPLES, Entry
 from crawler.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ MIN_SPAN = 5.0  # a rate measured over less time than this is noise
 RECENT_SAMPLES = int((RATE_WINDOW + SERIES_INTERVAL) / SERIES_INTERVAL) + 2
 GAP = 3 * SERIES_INTERVAL  # samples further apart than this: no node was sampling between
 BUSIEST_DOMAINS = 5  # domains with the most requests in flight, shown by status
+COUNT_LEASES_UP_TO = 20_000  # leases read to count them by domain (more: not counted)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,17 @@ def _node_row(node_id: bytes, raw: bytes, now: float, node_timeout: float) -> di
     }
 
 
+def leases_by_domain(client: redis.Redis, keys: CrawlKeys) -> list[tuple[str, int]]:
+    """(domain, requests leased) pairs, most first: what nodes hold of each domain now."""
+    counts: Counter[str] = Counter()
+    values: list[bytes] = client.hvals(keys.leased)  # type: ignore[assignment]
+    for value in values:  # "<node> <score> <16-digit id><kind><payload>"
+        entry = value.split(b" ", 2)[-1]
+        if entry[16:17] == KIND_REQUEST:
+            counts[Entry.parse(entry).domain] += 1
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
 def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                samples: int = RECENT_SAMPLES) -> tuple[dict[str, Any], list[Sample]]:
     """The crawl's status (see ``crawl_status``) and its ``samples`` newest series samples,
@@ -125,7 +138,6 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe = client.pipeline(transaction=False)
     pipe.time()
     pipe.zcard(keys.domains)
-    pipe.hgetall(keys.inflight)  # bounded: a domain is here while nodes hold its requests
     pipe.zcard(keys.retry)
     pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)
@@ -135,7 +147,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe.hgetall(keys.nodes)
     pipe.lrange(keys.series, 0, samples - 1)
     pipe.get(keys.control)
-    ((secs, micros), domains, inflight, retry, leased, seeds_type, stats, items, dead, nodes,
+    ((secs, micros), domains, retry, leased, seeds_type, stats, items, dead, nodes,
      series, control) = pipe.execute()
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
@@ -147,8 +159,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     history = [s for s in map(Sample.parse, series) if s is not None]
     current = Sample(now, counts.get("queued", 0) + retry, leased, seeds, counts.get("done", 0),
                      items)
-    busiest = sorted(((d.decode(errors="replace"), int(n)) for d, n in inflight.items()),
-                     key=lambda pair: (-pair[1], pair[0]))
+    busiest = leases_by_domain(client, keys) if 0 < leased <= COUNT_LEASES_UP_TO else []
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
     status = {
         "crawl": keys.crawl,
@@ -159,7 +170,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
         "retrying": retry,
         "in_progress": leased,
         "domains_queued": domains,
-        "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),
+        "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),  # {} past COUNT_LEASES_UP_TO
         "seeds_waiting": seeds,
         "fingerprints": counts.get("seen", 0),
         "duplicates_dropped": counts.get("duplicates", 0),

@@ -98,6 +98,9 @@ def test_a_huge_slow_domain_does_not_starve_the_others(redis_url: str,
             assert time.monotonic() < deadline, "the small domains never finished"
             time.sleep(0.2)
         huge_done = len(huge.hits())
+        status = json.loads(run_scrapy(redis_url, "status", "site", "--json").stdout)
+        assert status["domains_queued"] == 1
+        assert "127.0.0.5" in status["in_flight_by_domain"]
         stopped = run_scrapy(redis_url, "stop", "site")
         assert stopped.returncode == 0, stopped.stderr
         assert wait_all(nodes, timeout=60) == [0, 0]

@@ -8,15 +8,25 @@ local function domain_at(s, at)
   return space and string.sub(s, at + 17, space - 1) or ''
 end
 
--- The lease held as leased value "<node> <score> <entry>" ended (acknowledged, handed
--- back, failed, expired): free its domain's in-flight slot, and make a domain that
--- waited for a slot ready now (pop.lua keeps its pace).
+-- A leased value is "<node> <score> <entry>"; the score is written "+<score>" when the
+-- lease counts against its domain's in-flight cap. Returns node, score, counted, entry.
+local function parse_leased(v)
+  local s1 = string.find(v, ' ', 1, true)
+  local s2 = string.find(v, ' ', s1 + 1, true)
+  local score = string.sub(v, s1 + 1, s2 - 1)
+  local counted = string.sub(score, 1, 1) == '+'
+  if counted then score = string.sub(score, 2) end
+  return string.sub(v, 1, s1 - 1), tonumber(score), counted, string.sub(v, s2 + 1)
+end
+
+-- The lease held as leased value `value` ended (acknowledged, handed back, failed,
+-- expired): if it counted, free its domain's in-flight slot, and make the domain ready
+-- now in case it waited for one (pop.lua keeps its pace).
 local function lease_ended(inflight, domains, value, now)
   local s1 = string.find(value, ' ', 1, true)
+  if string.sub(value, s1 + 1, s1 + 1) ~= '+' then return end
   local s2 = string.find(value, ' ', s1 + 1, true)
   local d = domain_at(value, s2 + 1)
-  if d == '' then return end
   if redis.call('HINCRBY', inflight, d, -1) <= 0 then redis.call('HDEL', inflight, d) end
   redis.call('ZADD', domains, 'XX', 'LT', now, d)
 end
-

@@ -21,7 +21,9 @@
 --         held by the node (not by its downloader) until then
 -- An entry is "<16-digit id><kind><payload>"; kind "r" = request, its payload
 -- "<domain> <encoded request>"; kind "s" = raw seed (no domain, no limits).
--- leased[id] = "<node> <score> <entry>", deadlines[id] = server time + lease.
+-- leased[id] = "<node> <score> <entry>" (score "+<score>" when the lease counts against
+-- its domain's in-flight cap), deadlines[id] = server time + lease.
+-- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {suspects (0 or 1), ms until a domain may next be served (-1: none queued),
 --          entry, ms to hold it, ms its domain's requests keep apart, entry, ...}: the
 --          suspect first.
@@ -37,6 +39,7 @@ if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
 local out = {}
+local MIN_SHARE = 4
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
 -- whether to record its pace}.
@@ -54,9 +57,11 @@ local function budget(d)
       gap, paced = tonumber(delay), true
     end
   end
-  local flying = tonumber(redis.call('HGET', KEYS[7], d) or 0)
-  local room = n
-  if cap > 0 then room = cap - flying end
+  local flying, room = 0, n
+  if cap > 0 then
+    flying = tonumber(redis.call('HGET', KEYS[7], d) or 0)
+    room = cap - flying
+  end
   local first = now
   if gap > 0 then
     local latest = redis.call('HGET', KEYS[8], d)
@@ -68,9 +73,9 @@ end
 
 local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) end
 
-local function lease(entry, score, hold, gap)
+local function lease(entry, score, hold, gap, counted)
   local id = string.sub(entry, 1, 16)
-  redis.call('HSET', KEYS[2], id, ARGV[3] .. ' ' .. score .. ' ' .. entry)
+  redis.call('HSET', KEYS[2], id, ARGV[3] .. (counted and ' +' or ' ') .. score .. ' ' .. entry)
   redis.call('ZADD', KEYS[3], deadline, id)
   out[#out + 1] = entry
   out[#out + 1] = ms(hold - now)
@@ -81,11 +86,13 @@ end
 local function serve(d, b, popped)
   local taken = #popped / 2
   for i = 1, #popped, 2 do
-    lease(popped[i], popped[i + 1], b[4] + (i - 1) / 2 * b[3], b[3])
+    lease(popped[i], popped[i + 1], b[4] + (i - 1) / 2 * b[3], b[3], b[2] > 0)
   end
   if taken > 0 and d ~= '' then
-    redis.call('HINCRBY', KEYS[7], d, taken)
-    b[5] = b[5] + taken
+    if b[2] > 0 then
+      redis.call('HINCRBY', KEYS[7], d, taken)
+      b[5] = b[5] + taken
+    end
     if b[6] then
       redis.call('HSET', KEYS[8], d, b[4] + (taken - 1) * b[3])
     elseif robots then
@@ -94,10 +101,11 @@ local function serve(d, b, popped)
   end
 end
 
--- When domain d may be served again: never (its queue is empty), when an ack frees a
--- slot (the lease deadline stands in), or at its pace.
-local function reschedule(d, b)
-  if redis.call('EXISTS', prefix .. d) == 0 then
+-- When domain d may be served again: never (its queue is empty: `drained` when a pop
+-- came short, else asked), when an ack frees a slot (the lease deadline stands in), or
+-- at its pace.
+local function reschedule(d, b, drained)
+  if drained or redis.call('EXISTS', prefix .. d) == 0 then
     redis.call('ZREM', KEYS[1], d)
   elseif b[2] > 0 and b[5] >= b[2] then
     redis.call('ZADD', KEYS[1], deadline, d)
@@ -118,7 +126,7 @@ if ARGV[4] == '1' then
     if b[1] > 0 then
       redis.call('ZREM', KEYS[6], retried[i])
       serve(d, b, {retried[i], retried[i + 1]})
-      reschedule(d, b)
+      reschedule(d, b, false)
       suspects = 1
       break
     end
@@ -130,15 +138,18 @@ local queued = 0
 if want > 0 then
   local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want)
   for i, d in ipairs(ready) do
+    if want <= 0 then break end
     local b = budget(d)
-    local share = math.min(b[1], math.ceil(want / (#ready - i + 1)))
+    local share = math.min(b[1], want, math.max(MIN_SHARE, math.ceil(want / (#ready - i + 1))))
+    local drained = false
     if share > 0 then
       local popped = redis.call('ZPOPMIN', prefix .. d, share)
       serve(d, b, popped)
       want = want - #popped / 2
       queued = queued + #popped / 2
+      drained = #popped / 2 < share
     end
-    reschedule(d, b)
+    reschedule(d, b, drained)
   end
 end
 if queued > 0 then redis.call('HINCRBY', KEYS[10], 'queued', -queued) end

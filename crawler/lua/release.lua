@@ -36,9 +36,7 @@ for _, job in ipairs(todo) do
   local id, reason = job[1], job[2]
   local v = redis.call('HGET', KEYS[2], id)
   if v and (owner == nil or string.sub(v, 1, #owner) == owner) then
-    local s1 = string.find(v, ' ', 1, true)
-    local s2 = string.find(v, ' ', s1 + 1, true)
-    local node, score, entry = string.sub(v, 1, s1 - 1), string.sub(v, s1 + 1, s2 - 1), string.sub(v, s2 + 1)
+    local node, score, _, entry = parse_leased(v)
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
     lease_ended(KEYS[8], KEYS[1], v, now)
@@ -58,11 +56,11 @@ for _, job in ipairs(todo) do
       end
     end
     if reason and not poisoned then
-      redis.call('ZADD', KEYS[7], tonumber(score), entry)
+      redis.call('ZADD', KEYS[7], score, entry)
       back = back + 1
     elseif not reason then
       local d = domain_at(entry, 1)
-      redis.call('ZADD', prefix .. d, tonumber(score), entry)
+      redis.call('ZADD', prefix .. d, score, entry)
       redis.call('ZADD', KEYS[1], 'NX', now, d)
       redis.call('HINCRBY', KEYS[4], 'queued', 1)
       back = back + 1

@@ -13,6 +13,7 @@ from crawler.fingerprints import describe
 from crawler.politeness import Politeness, from_values
 
 QUEUE_ORDERS = ("priority", "fifo", "lifo")
+QUIET_FLUSHES = 5  # writes nobody waits for are this many flush delays apart
 
 # scrapy-redis names its queue variants by class; its users may keep that setting.
 _SCRAPY_REDIS_QUEUES = {
@@ -108,6 +109,11 @@ class FrontierConfig:
     postgres_batch_size: int
     postgres_buffer_items: int
     postgres_close_timeout: float
+
+    @property
+    def quiet_interval(self) -> float:
+        """Seconds between two writes nobody waits for (acks and pushes alone, items)."""
+        return QUIET_FLUSHES * self.flush_delay
 
     def fingerprint_layout(self) -> str:
         """The fingerprint layout these settings ask for, as recorded with a new crawl."""

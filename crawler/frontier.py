@@ -125,6 +125,7 @@ class Incoming:
     suspect: str | None = None  # id of the popped entry that failed before, if any
     # after a pop: seconds until a queued domain may be served again (inf: none queued)
     next_ready: float | None = None
+    wanted: int = 0  # entries the pop asked for
 
 
 class Frontier:
@@ -195,7 +196,7 @@ class Frontier:
             self._queue_all(pipe, out)
             results = await pipe.execute(raise_on_error=False)
         got = self._read(plan, results)
-        got.sent = True
+        got.sent, got.wanted = True, out.pop
         return got
 
     def _queue_all(self, pipe: Any, out: Outgoing) -> list[str]:

@@ -1,8 +1,9 @@
 """The crawl's shared item store in Redis: a stream, written once per item key.
 
-Writers batch: the items that arrive while one write is on its way go together in the
-next one (one round trip). An item's key is the SHA1 of its ``ITEM_KEY_FIELD`` (the page
-URL by default), so a page fetched again after a crash does not store its item twice.
+Writers batch: the items that arrive within ``gather`` seconds, or while one write is
+on its way, go together in the next one (one round trip). An item's key is the SHA1 of
+its ``ITEM_KEY_FIELD`` (the page URL by default), so a page fetched again after a crash
+does not store its item twice.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ def item_key(item: dict[str, Any], key_field: str) -> str:
 class ItemStore:
     """Writes items to the stream in batches; ``add`` returns once the item is stored."""
 
-    def __init__(self, client: redis.asyncio.Redis, keys: CrawlKeys, key_field: str) -> None:
+    def __init__(self, client: redis.asyncio.Redis, keys: CrawlKeys, key_field: str,
+                 gather: float = 0.0) -> None:
         self.client = client
         self.keys = keys
         self.key_field = key_field
+        self.gather = gather
         self._pending: list[tuple[str, str, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -62,7 +65,7 @@ class ItemStore:
     async def _write(self) -> None:
         backoff = 0.0
         while self._pending:
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(backoff or self.gather)
             batch = list(self._pending)
             args = [part for key, data, _ in batch for part in (key, data)]
             try:

@@ -67,6 +67,7 @@ class FrontierSync:
         self._last_beat = 0.0
         self._last_renew = time.monotonic()
         self._idle_since: float | None = None
+        self._last_round = 0.0
         self._next_pop_at: float | None = None  # when a queued domain may be served again
         self._down_since: float | None = None
         self._last_error = ""
@@ -88,7 +89,7 @@ class FrontierSync:
     def handed_out(self, entry_id: str, request: Request) -> None:
         """The engine took ``request``: ack it once it leaves the engine's in-progress set."""
         self.handed[request] = entry_id
-        if len(self.scheduler.buffer) <= self.config.prefetch // 2:
+        if len(self.scheduler) <= self.config.prefetch // 2:
             self._wake.set()
 
     def failed(self, request: Request, reason: str) -> None:
@@ -147,9 +148,9 @@ class FrontierSync:
             self._wake.clear()
             if self.stopping:
                 break
-            if self.config.flush_delay and not backoff and self.scheduler.buffer:
+            if self.config.flush_delay and not backoff and len(self.scheduler):
                 # Gather a batch, unless the engine is waiting for requests right now.
-                await asyncio.sleep(self.config.flush_delay)
+                await asyncio.sleep(self._gather_seconds())
             try:
                 await self._round()
             except (redis.RedisError, OSError) as exc:
@@ -160,6 +161,14 @@ class FrontierSync:
                 logger.warning("Redis at %s is back after %.1f s; carrying on", redact(self.url),
                                time.monotonic() - (self._down_since or time.monotonic()))
                 backoff, self._down_since, self._last_error = 0.0, None, ""
+
+    def _gather_seconds(self) -> float:
+        """How long to gather before a round: ``flush_delay``, and while no pop is due (the
+        round only saves and acknowledges), until ``quiet_interval`` after the last round."""
+        delay = self.config.flush_delay
+        if len(self.scheduler) > self.config.prefetch // 2:
+            delay = max(delay, self._last_round + self.config.quiet_interval - time.monotonic())
+        return delay
 
     def _timeout(self, backoff: float) -> float:
         if backoff:
@@ -192,13 +201,14 @@ class FrontierSync:
         self._collect_done()
         now = time.monotonic()
         beat = now - self._last_beat >= self.config.heartbeat_seconds
-        low = len(self.scheduler.buffer) <= self.config.prefetch // 2 and not self.paused
-        want = self.config.prefetch - len(self.scheduler.buffer) if low else 0
+        low = len(self.scheduler) <= self.config.prefetch // 2 and not self.paused
+        want = self.config.prefetch - len(self.scheduler) if low else 0
         out = self._outgoing(pop=want, beat=beat)
         out.suspects_ok = self.suspect is None
         got = await self.frontier.exchange(out)
         if got.sent:
             self.stats.inc_value("frontier/round_trips")
+            self._last_round = now
         if got.error is not None:
             self._apply(got)  # what did succeed (a pop's leases above all) is not lost
             raise got.error  # the rest stays queued here and goes again
@@ -215,7 +225,7 @@ class FrontierSync:
             self._last_beat = now
         self._apply(got)
         if self.pushes or self.dead or (want and len(got.popped) == want and
-                                        len(self.scheduler.buffer) < self.config.prefetch):
+                                        len(self.scheduler) < self.config.prefetch):
             self._wake.set()
 
     def _collect_done(self) -> None:
@@ -279,9 +289,10 @@ class FrontierSync:
                            got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
         if got.suspect is not None:
             self.suspect = got.suspect
-        if got.next_ready is not None:
-            self._next_pop_at = (None if math.isinf(got.next_ready)
-                                 else time.monotonic() + got.next_ready)
+        if got.next_ready is not None:  # after a pop: if it came short, pop again when
+            # a queued domain may be served (a full pop is followed by another anyway)
+            short = len(got.popped) < got.wanted and not math.isinf(got.next_ready)
+            self._next_pop_at = time.monotonic() + got.next_ready if short else None
         for entry in got.popped:
             self._take(entry)
         requests = sum(1 for entry in got.popped if entry.kind == KIND_REQUEST)

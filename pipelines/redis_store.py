@@ -31,7 +31,8 @@ class RedisItemStorePipeline:
     async def open_spider(self) -> None:
         url = connection.resolve_url(self.config)
         client = await connection.async_client(self.config, url)
-        self.store = ItemStore(client, self.keys, self.config.item_key_field)
+        self.store = ItemStore(client, self.keys, self.config.item_key_field,
+                               gather=self.config.quiet_interval)
 
     async def process_item(self, item: Any) -> Any:
         assert self.store is not None, "open_spider() was not awaited"

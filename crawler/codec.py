@@ -4,12 +4,17 @@ Callbacks and errbacks travel by name. Bytes (body, headers) are written as Lati
 strings, which round-trips every byte. Fields equal to their default are left out, so
 a plain GET costs little more than its URL. Decoding never imports or calls anything
 named by the data: a request class must be one the process has already loaded.
+
+A stored URL is ``Request.url`` as Scrapy made it safe when the request was built, so
+decoding skips making it safe again (Scrapy's ``verbatim_url``) when it is made of
+URL-safe characters only: most of what rebuilding a request costs.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 import weakref
 from typing import Any
 
@@ -35,6 +40,10 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
+VERBATIM = "verbatim_url"  # the meta key that makes Scrapy take a URL as given
+_SAFE_URL = re.compile(r"[a-z][a-z0-9+.-]*://[!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*")
+
+
 class EncodeError(ValueError):
     """The request holds what JSON cannot carry (a callback not on the spider, an object)."""
 
@@ -58,13 +67,21 @@ def _method_name(spider: Spider | None, func: Any) -> Any:
     raise EncodeError(f"Function {func} is not an instance method in: {spider}")
 
 
+def _headers(request: Request) -> dict[bytes, Any]:
+    """The request's headers; ``{}`` without building the empty ``Headers`` object that
+    reading ``request.headers`` of a request without headers creates (Scrapy 2.13+)."""
+    if getattr(request, "_headers", True) is None:
+        return {}
+    return dict(request.headers)
+
+
 def _to_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
     """``Request.to_dict(spider=spider)``, with the method names looked up in a table."""
     data: dict[str, Any] = {
         "url": request.url,
         "callback": _method_name(spider, request.callback),
         "errback": _method_name(spider, request.errback),
-        "headers": dict(request.headers),
+        "headers": _headers(request),
     }
     for attr in request.attributes:
         data.setdefault(attr, getattr(request, attr))
@@ -119,7 +136,15 @@ def decode(payload: bytes, spider: Spider | None) -> Request:
         if "_class" in data:
             cls = _request_class(str(data["_class"]))
             data["_class"] = f"{cls.__module__}.{cls.__name__}"
-        return request_from_dict(data, spider=spider)
+        meta = data.get("meta")
+        verbatim = _SAFE_URL.fullmatch(data["url"]) is not None and (
+            meta is None or (isinstance(meta, dict) and VERBATIM not in meta))
+        if verbatim:
+            data["meta"] = {**meta, VERBATIM: True} if meta else {VERBATIM: True}
+        request = request_from_dict(data, spider=spider)
+        if verbatim:
+            del request.meta[VERBATIM]
+        return request
     except DecodeError:
         raise
     except Exception as exc:  # any malformed field: the entry is dead-lettered, not fatal

@@ -103,4 +103,15 @@ def from_values(concurrency: Any, rate: Any, limits: Any, robots: bool) -> Polit
 
 def domain_of(request: Request) -> str:
     """The domain a request counts for: its host name, lower case (``""`` if none)."""
+    url = request.url
+    start = url.find("://") + 3
+    if start > 2:  # the common case, read off the URL: scheme://host[:port][/?#...]
+        end = len(url)
+        for separator in "/?#":
+            found = url.find(separator, start, end)
+            if found != -1:
+                end = found
+        host = url[start:end]
+        if "@" not in host and "[" not in host and " " not in host:
+            return host.partition(":")[0].lower()
     return (urlparse_cached(request).hostname or "").lower().replace(" ", "%20")

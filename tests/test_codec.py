@@ -85,3 +85,21 @@ def test_a_pickle_payload_is_rejected_and_never_executed(tmp_path: Path) -> None
 def test_garbage_raises_decode_error(payload: bytes) -> None:
     with pytest.raises(DecodeError):
         codec.decode(payload, BookSpider())
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.com/caf\xe9 menu?q=a b&x=|^",  # made safe when the request was built
+    "https://[::1]:8080/p?id=1&lang=en#top",
+    "http://bücher.example/ü",
+])
+def test_urls_come_back_exactly_as_scrapy_made_them(url: str) -> None:
+    request = Request(url, meta={"depth": 1})
+    back = codec.decode(codec.encode(request, None), None)
+    assert (back.url, back.meta) == (request.url, {"depth": 1})
+    assert codec.decode(codec.encode(Request(url), None), None).meta == {}
+
+
+def test_an_unsafe_url_from_elsewhere_is_made_safe() -> None:
+    back = codec.decode(b'{"url": "http://example.com/a b|c"}', None)
+    assert back.url == "http://example.com/a%20b%7Cc"
+    assert back.meta == {}

@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+
+from crawler.robots import is_robots_download
 
 
 class StatsDump:
@@ -44,8 +46,10 @@ class StatsDump:
             raise NotConfigured("BENCH_STATS_FILE is not set")
         return cls(crawler, path)
 
-    def response_received(self, **kwargs: Any) -> None:
-        """Count one response and move the time window's end."""
+    def response_received(self, request: Request, **kwargs: Any) -> None:
+        """Count one page's response and move the time window's end (robots.txt is no page)."""
+        if is_robots_download(request):
+            return
         now, self.last_unix = time.monotonic(), time.time()
         if self.first is None:
             self.first, self.first_unix = now, self.last_unix

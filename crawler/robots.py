@@ -34,6 +34,11 @@ def asked_delay(parser: Any, useragent: str) -> float:
     return delay
 
 
+def is_robots_download(request: Request) -> bool:
+    """Whether ``request`` is the robots.txt download of Scrapy's robots middleware."""
+    return request.callback is NO_CALLBACK and request.url.endswith("/robots.txt")
+
+
 class RobotsReporter:
     """Reports each domain's robots.txt delay once per node, through ``report``."""
 
@@ -51,8 +56,8 @@ class RobotsReporter:
     def _reached(self, request: Request) -> None:
         """A request passed the robots middleware: its host's robots.txt was read, or
         failed to download (then it asks for nothing), or is not obeyed for it."""
-        if request.callback is NO_CALLBACK and request.url.endswith("/robots.txt"):
-            return  # the robots.txt download itself
+        if is_robots_download(request):
+            return
         self._tell(domain_of(request), 0.0)
 
     def _tell(self, domain: str, delay: float) -> None:

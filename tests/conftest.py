@@ -162,13 +162,30 @@ def scrapy_command(*args: str, settings: dict[str, str] | None = None) -> list[s
     return cmd
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_node_outlives_its_test() -> Iterator[None]:
+    """Kill the nodes a test left running (it failed before they ended), so that they do
+    not take the next test's seeds from the shared Redis."""
+    yield
+    while _started:
+        node = _started.pop()
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+
+
 def start_node(redis_url: str, log: Path, spider: str = "site",
                **settings: str) -> subprocess.Popen[bytes]:
     """A ``scrapy crawl SPIDER`` node in its own process, logging to ``log``."""
     with log.open("ab") as handle:
-        return subprocess.Popen(
+        node = subprocess.Popen(
             scrapy_command("crawl", spider, settings={**NODE_SETTINGS, **settings}),
             cwd=ROOT, env=node_env(redis_url), stdout=handle, stderr=subprocess.STDOUT)
+    _started.append(node)
+    return node
 
 
 def run_scrapy(redis_url: str, *args: str, stdin: str | None = None,

@@ -16,6 +16,7 @@ CRAWL_METRICS = (
     ("queued", "crawler_queued", "gauge", "Requests waiting in the queue (retries included)."),
     ("retrying", "crawler_retrying", "gauge", "Requests waiting for another attempt."),
     ("in_progress", "crawler_in_progress", "gauge", "Requests leased to nodes."),
+    ("domains_queued", "crawler_domains_queued", "gauge", "Domains with requests queued."),
     ("seeds_waiting", "crawler_seeds_waiting", "gauge", "Seeds not yet read by a node."),
     ("fingerprints", "crawler_fingerprints", "gauge", "Distinct requests ever enqueued."),
     ("done", "crawler_requests_done_total", "counter", "Requests acknowledged as done."),

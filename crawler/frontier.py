@@ -162,6 +162,20 @@ class Frontier:
         self.layout = layout_from_json(self.keys, recorded, recrawl_days)
         if isinstance(self.layout, BloomLayout):
             await self._create_bitmaps(self.layout)
+        await self._migrate_single_queue()
+
+    async def _migrate_single_queue(self) -> None:
+        """Move what an earlier version queued in one sorted set (the key that now prefixes
+        the domain queues) into the domain queues, so that an upgrade loses nothing."""
+        if await self.client.type(self.keys.queue) not in (b"zset", "zset"):
+            return
+        moved = 0
+        while step := int(await scripts.MIGRATE.run(
+                self.client, [self.keys.queue, self.keys.domains, self.keys.stats],
+                [self.keys.queue, PUSH_CHUNK])):
+            moved += step
+        logger.info("Moved %d requests queued by an earlier version into per-domain queues",
+                    moved)
 
     async def _create_bitmaps(self, layout: BloomLayout) -> None:
         """Create the Bloom bitmaps whole (SET NX of zeros), so none is grown by SETBIT."""

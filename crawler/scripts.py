@@ -53,7 +53,8 @@ RELEASE = _read("release")
 RENEW = _read("renew")
 HEARTBEAT = _read("heartbeat")
 STORE_ITEMS = _read("store_items")
-ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS)
+MIGRATE = _read("migrate")
+ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, MIGRATE)
 
 
 async def load(client: Any) -> None:

@@ -358,3 +358,20 @@ def test_robots_txt_unread_means_one_at_a_time_and_its_crawl_delay_paces(
     assert unread == 1
     # Paced from the request that went out while robots.txt was unread.
     assert holds == pytest.approx([0.25, 0.5], abs=0.05)
+
+
+def test_a_queue_of_an_earlier_version_is_moved_into_domain_queues(
+        redis_url: str, client: redis.Redis) -> None:
+    old = {b"0000000000000001r" + json.dumps({"url": u}).encode(): -i
+           for i, u in enumerate(["https://A.example/1", "http://u:p@b.example:81/2",
+                                  "http://[::1]:8080/3"])}
+    old[b"0000000000000009rnot json"] = 5
+    client.zadd(KEYS.queue, old)  # type: ignore[arg-type]
+
+    async def body(f: Frontier) -> list[tuple[str, str]]:
+        return [(e.domain, e.payload.decode()[:30]) for e in
+                (await f.exchange(Outgoing(pop=10))).popped]
+    popped = run(redis_url, body)
+    assert sorted(d for d, _ in popped) == ["", "::1", "a.example", "b.example"]
+    assert ("", "not json") in popped
+    assert client.exists(KEYS.queue) == 0 and client.hget(KEYS.stats, "queued") == b"0"

@@ -55,8 +55,8 @@ class Entry:
         """Split a stored entry ``<id><kind><payload>``; a request's payload is
         ``<domain> <encoded request>``."""
         kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
-        if kind == KIND_REQUEST and b" " in payload:
-            domain, payload = payload.split(b" ", 1)
+        if kind == KIND_REQUEST and b" " in payload and not payload.startswith(b"{"):
+            domain, payload = payload.split(b" ", 1)  # (an earlier version's has no domain)
         return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
                    domain.decode("utf-8", "replace"), payload, hold, gap)
 
@@ -217,7 +217,8 @@ class Frontier:
         """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each step."""
         plan: list[str] = []
         if out.crawl_delays:
-            pipe.hset(self.keys.robots, mapping=out.crawl_delays)
+            scripts.ROBOTS.queue(pipe, [self.keys.robots, self.keys.pace],
+                                 [part for pair in out.crawl_delays.items() for part in pair])
             plan.append("robots")
         if out.dead:
             pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])

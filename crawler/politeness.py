@@ -105,7 +105,7 @@ def domain_of(request: Request) -> str:
     """The domain a request counts for: its host name, lower case (``""`` if none)."""
     url = request.url
     start = url.find("://") + 3
-    if start > 2:  # the common case, read off the URL: scheme://host[:port][/?#...]
+    if start > 2 and url[:start - 3].isalpha():  # the common case: scheme://host[:port]/...
         end = len(url)
         for separator in "/?#":
             found = url.find(separator, start, end)

@@ -55,8 +55,8 @@ class RobotsReporter:
 
     def _reached(self, request: Request) -> None:
         """A request passed the robots middleware: its host's robots.txt was read, or
-        failed to download (then it asks for nothing), or is not obeyed for it."""
-        if is_robots_download(request):
+        failed to download (then it asks for nothing)."""
+        if is_robots_download(request) or request.meta.get("dont_obey_robotstxt"):
             return
         self._tell(domain_of(request), 0.0)
 

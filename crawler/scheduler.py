@@ -51,7 +51,9 @@ class RedisScheduler:
         self.buffer: deque[tuple[str, Request]] = deque()
         # Requests of paced domains: (due, tie, id, request, domain, gap), monotonic time.
         self.paced: list[tuple[float, int, str, Request, str, float]] = []
-        self._sent: dict[str, float] = {}  # paced domain -> when this node last handed one out
+        self._sent: dict[str, float] = {}  # paced domain -> when its last one reached the
+        # downloader; and the one handed to the engine that has not yet (robots.txt, say)
+        self._entering: dict[str, Request] = {}
         self._tie = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.sync: FrontierSync | None = None
@@ -95,6 +97,8 @@ class RedisScheduler:
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
+        self.crawler.signals.connect(self._reached_downloader,
+                                     signal=signals.request_reached_downloader)
         self.sync.start()
         logger.info("Frontier of crawl %r at %s, node %s", self.keys.crawl,
                     connection.redact(url), node_id)
@@ -161,18 +165,38 @@ class RedisScheduler:
         now = time.monotonic()
         while self.paced and self.paced[0][0] <= now:
             _, tie, entry_id, request, domain, gap = self.paced[0]
-            ready = self._sent.get(domain, -gap) + gap
-            if ready > now:  # the previous one left late: keep the gap
+            ready = now + gap if domain in self._entering else self._sent.get(domain, -gap) + gap
+            if ready > now:  # the previous one left late or waits still: keep the gap
                 heapq.heapreplace(self.paced, (ready, tie, entry_id, request, domain, gap))
                 continue
             heapq.heappop(self.paced)
-            if len(self._sent) > 10_000:
-                self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
-            self._sent[domain] = now
+            self._entering[domain] = request
             return entry_id, request
         if self.paced:
             self._wake_engine_at(self.paced[0][0])
         return None
+
+    def _reached_downloader(self, request: Request) -> None:
+        """A request reached the downloader: if it was a paced one, its domain's gap
+        starts now, and the next may follow."""
+        if self._entering:
+            domain = domain_of(request)
+            if self._entering.get(domain) is request:
+                self.settled(request)
+
+    def settled(self, request: Request) -> None:
+        """``request`` reached the downloader, or left the engine without (a middleware
+        dropped it): its paced domain's gap starts now."""
+        for domain, entering in self._entering.items():
+            if entering is request:
+                del self._entering[domain]
+                now = time.monotonic()
+                if len(self._sent) > 10_000:
+                    self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
+                self._sent[domain] = now
+                if self.paced and self.sync is not None:
+                    self.sync.nextcall.schedule()
+                return
 
     def _wake_engine_at(self, due: float) -> None:
         """Have the engine ask for requests again at monotonic time ``due``."""

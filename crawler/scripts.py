@@ -54,7 +54,8 @@ RENEW = _read("renew")
 HEARTBEAT = _read("heartbeat")
 STORE_ITEMS = _read("store_items")
 MIGRATE = _read("migrate")
-ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, MIGRATE)
+ROBOTS = _read("robots")
+ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, MIGRATE, ROBOTS)
 
 
 async def load(client: Any) -> None:

@@ -233,6 +233,7 @@ class FrontierSync:
         done = [r for r in self.handed if r not in self.inprogress]
         for request in done:
             entry_id = self.handed.pop(request)
+            self.scheduler.settled(request)  # a paced one a middleware dropped, say
             self._settled(entry_id)
             reason = self.failures.pop(request, None)
             if reason is None:

@@ -1,9 +1,12 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
 
 -- The domain of the entry starting at position `at` of string s ("" for a raw seed):
--- an entry is "<16-digit id><kind><payload>", a request's payload "<domain> <request>".
+-- an entry is "<16-digit id><kind><payload>", a request's payload "<domain> <request>"
+-- (an earlier version's, "<request JSON>", counts for domain "").
 local function domain_at(s, at)
-  if string.sub(s, at + 16, at + 16) ~= 'r' then return '' end
+  if string.sub(s, at + 16, at + 16) ~= 'r' or string.sub(s, at + 17, at + 17) == '{' then
+    return ''
+  end
   local space = string.find(s, ' ', at + 17, true)
   return space and string.sub(s, at + 17, space - 1) or ''
 end

@@ -19,7 +19,7 @@ for i = 1, #popped, 2 do
       else
         host = string.gsub(host, ':.*$', '')
       end
-      d = string.lower(host)
+      d = string.gsub(string.lower(host), ' ', '%%20')
     end
     entry = string.sub(entry, 1, 17) .. d .. ' ' .. string.sub(entry, 18)
   end

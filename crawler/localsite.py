@@ -7,8 +7,8 @@ in forms a crawler must recognise as the same page: parameters in another order,
 and 2i+2 are always linked), plus a few pseudo-random links a page. ``/_hits`` answers
 how often each page was served, as JSON, so a test can count duplicate downloads;
 ``/_log`` when each page request arrived and how many were answered at once at most, so
-a test can check a crawl's politeness. ``--delay`` makes every page slow to answer and
-``--crawl-delay`` puts a ``Crawl-delay`` in ``/robots.txt``.
+a test can check a crawl's politeness. ``--delay`` makes every page (and a robots.txt)
+slow to answer and ``--crawl-delay`` puts a ``Crawl-delay`` in ``/robots.txt``.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class Pages(Resource):
                                    "most_at_once": self.most_at_once}).encode()
             return json.dumps(self.hits).encode()
         if request.path == b"/robots.txt" and self.crawl_delay is not None:
-            return f"User-agent: *\nCrawl-delay: {self.crawl_delay}\n".encode()
+            return self._later(request, f"User-agent: *\nCrawl-delay: {self.crawl_delay}\n"
+                               .encode(), page=False)
         if request.path != b"/page":
             request.setResponseCode(404)
             return b"not found"
@@ -87,25 +88,30 @@ class Pages(Resource):
         self.arrivals.append(time.time())
         request.setHeader(  # type: ignore[no-untyped-call]
             b"content-type", b"text/html; charset=utf-8")
+        return self._later(request, render(i, self.pages, self.seed), page=True)
+
+    def _later(self, request: Request, body: bytes, page: bool) -> bytes | int:
+        """``body`` now, or ``delay`` seconds late (a page counts as answering meanwhile)."""
         if not self.delay:
-            return render(i, self.pages, self.seed)
-        self.answering += 1
-        self.most_at_once = max(self.most_at_once, self.answering)
+            return body
+        if page:
+            self.answering += 1
+            self.most_at_once = max(self.most_at_once, self.answering)
         loop: Any = reactor
-        call = loop.callLater(self.delay, self._answer, request, i)
-        request.notifyFinish().addErrback(lambda _: self._gone(call))
+        call = loop.callLater(self.delay, self._answer, request, body, page)
+        request.notifyFinish().addErrback(lambda _: self._gone(call, page))
         return NOT_DONE_YET
 
-    def _answer(self, request: Request, i: int) -> None:
-        self.answering -= 1
-        request.write(render(i, self.pages, self.seed))  # type: ignore[no-untyped-call]
+    def _answer(self, request: Request, body: bytes, page: bool) -> None:
+        self.answering -= page
+        request.write(body)  # type: ignore[no-untyped-call]
         request.finish()  # type: ignore[no-untyped-call]
 
-    def _gone(self, call: Any) -> None:
+    def _gone(self, call: Any, page: bool) -> None:
         """The client left before its slow answer: answer nobody."""
         if call.active():
             call.cancel()
-            self.answering -= 1
+            self.answering -= page
 
 
 def main() -> None:

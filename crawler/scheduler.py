@@ -9,14 +9,12 @@ with, renews leases, and tops up a small local buffer of leased requests.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
-import time
 from collections import deque
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
@@ -29,6 +27,7 @@ from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.frontier import Frontier, Push
 from crawler.keys import CrawlKeys
+from crawler.pacing import PacedRequests
 from crawler.politeness import domain_of
 from crawler.robots import RobotsReporter
 from crawler.sync import FrontierSync
@@ -49,13 +48,10 @@ class RedisScheduler:
         self.keys = keys
         self.spider: Spider | None = None
         self.buffer: deque[tuple[str, Request]] = deque()
-        # Requests of paced domains: (due, tie, id, request, domain, gap), monotonic time.
-        self.paced: list[tuple[float, int, str, Request, str, float]] = []
-        self._sent: dict[str, float] = {}  # paced domain -> when its last one reached the
-        # downloader; and the one handed to the engine that has not yet (robots.txt, say)
-        self._entering: dict[str, Request] = {}
-        self._tie = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
+        self.paced = PacedRequests(self._wake_engine, self._hand_back, self._robots_read)
+        self._robots_mw: RobotsTxtMiddleware | None = None
+        self._robots_warming: dict[str, asyncio.Task[None]] = {}
+        self._robots_warm: set[str] = set()
         self.sync: FrontierSync | None = None
         self.robots: RobotsReporter | None = None
         self._unserializable_logged = False
@@ -95,6 +91,10 @@ class RedisScheduler:
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         if self.config.politeness.robots:  # kept here: signals hold weak references
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay)
+            downloader = getattr(self.crawler.engine, "downloader", None)
+            middlewares = getattr(getattr(downloader, "middleware", None), "middlewares", ())
+            self._robots_mw = next(
+                (m for m in middlewares if isinstance(m, RobotsTxtMiddleware)), None)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
         self.crawler.signals.connect(self._reached_downloader,
@@ -140,76 +140,53 @@ class RedisScheduler:
 
     def leased(self, entry_id: str, request: Request, domain: str, hold: float,
                gap: float) -> None:
-        """Keep a request leased from the frontier. A request of a paced domain goes to
-        the engine no sooner than ``hold`` seconds from now and ``gap`` seconds after this
-        node's previous one of its domain; until then it stays here, not in a download slot."""
+        """Keep a request leased from the frontier; a paced domain's waits in ``paced``
+        (see ``crawler.pacing``), not in a download slot."""
         if hold <= 0 and gap <= 0:
             self.buffer.append((entry_id, request))
         else:
-            due = time.monotonic() + hold
-            heapq.heappush(self.paced, (due, next(self._tie), entry_id, request, domain, gap))
+            self.paced.add(entry_id, request, domain, hold, gap)
 
     def leased_ids(self) -> list[str]:
         """The ids of the leased requests not handed to the engine yet."""
-        return [i for i, _ in self.buffer] + [p[2] for p in self.paced]
+        return [i for i, _ in self.buffer] + self.paced.ids()
 
     def drop_leased(self) -> list[str]:
         """Forget the requests not handed to the engine yet; return their ids."""
-        ids = self.leased_ids()
+        ids = [i for i, _ in self.buffer] + self.paced.clear()
         self.buffer.clear()
-        self.paced.clear()
         return ids
 
-    def _next_paced(self) -> tuple[str, Request] | None:
-        """The paced request whose time has come, if any; else wake the engine at the next."""
-        now = time.monotonic()
-        while self.paced and self.paced[0][0] <= now:
-            _, tie, entry_id, request, domain, gap = self.paced[0]
-            ready = now + gap if domain in self._entering else self._sent.get(domain, -gap) + gap
-            if ready > now:  # the previous one left late or waits still: keep the gap
-                heapq.heapreplace(self.paced, (ready, tie, entry_id, request, domain, gap))
-                continue
-            heapq.heappop(self.paced)
-            self._entering[domain] = request
-            return entry_id, request
-        if self.paced:
-            self._wake_engine_at(self.paced[0][0])
-        return None
+    def _hand_back(self, entry_id: str) -> None:
+        assert self.sync is not None
+        self.crawler.stats.inc_value("frontier/paced_handed_back")
+        self.sync.hand_back(entry_id)
+
+    def _robots_read(self, domain: str, request: Request) -> bool:
+        """Whether this node has read ``domain``'s robots.txt (or needs not); if not, ask
+        the robots middleware to read it now, and wake the engine when it has."""
+        if (self._robots_mw is None or domain in self._robots_warm
+                or request.meta.get("dont_obey_robotstxt")):
+            return True
+        if domain not in self._robots_warming:
+            self._robots_warming[domain] = asyncio.get_running_loop().create_task(
+                self._read_robots(domain, request))
+        return False
+
+    async def _read_robots(self, domain: str, request: Request) -> None:
+        assert self._robots_mw is not None
+        try:
+            await self._robots_mw.robot_parser(request)
+        except Exception:  # the middleware logs it; the request will tell again
+            logger.debug("Reading robots.txt of %s failed", domain, exc_info=True)
+        self._robots_warm.add(domain)
+        del self._robots_warming[domain]
+        self._wake_engine()
 
     def _reached_downloader(self, request: Request) -> None:
-        """A request reached the downloader: if it was a paced one, its domain's gap
-        starts now, and the next may follow."""
-        if self._entering:
-            domain = domain_of(request)
-            if self._entering.get(domain) is request:
-                self.settled(request)
-
-    def settled(self, request: Request) -> None:
-        """``request`` reached the downloader, or left the engine without (a middleware
-        dropped it): its paced domain's gap starts now."""
-        for domain, entering in self._entering.items():
-            if entering is request:
-                del self._entering[domain]
-                now = time.monotonic()
-                if len(self._sent) > 10_000:
-                    self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
-                self._sent[domain] = now
-                if self.paced and self.sync is not None:
-                    self.sync.nextcall.schedule()
-                return
-
-    def _wake_engine_at(self, due: float) -> None:
-        """Have the engine ask for requests again at monotonic time ``due``."""
-        loop = asyncio.get_running_loop()
-        when = loop.time() + max(0.0, due - time.monotonic())
-        if self._timer is not None and not self._timer.cancelled():
-            if self._timer.when() <= when:
-                return
-            self._timer.cancel()
-        self._timer = loop.call_at(when, self._wake_engine)
+        self.paced.settled(request)
 
     def _wake_engine(self) -> None:
-        self._timer = None
         if self.sync is not None:
             self.sync.nextcall.schedule()
 
@@ -241,7 +218,7 @@ class RedisScheduler:
         (or while the crawl is paused)."""
         if self.sync is None or self.sync.stopping or self.sync.paused:
             return None
-        taken = self._next_paced() if self.paced else None
+        taken = self.paced.take() if self.paced else None
         if taken is None:
             if not self.buffer:
                 return None

@@ -58,6 +58,7 @@ class FrontierSync:
         self.failures: dict[Request, str] = {}
         self.failed_ids: list[tuple[str, str]] = []
         self.crawl_delays: dict[str, float] = {}
+        self.handed_back: list[str] = []  # leased entries to return to the frontier
         self.suspect: str | None = None  # the entry held that failed before, if any
         self.stopping = False
         self.paused = False
@@ -97,6 +98,12 @@ class FrontierSync:
         if request in self.handed:
             self.failures[request] = reason[:500]
 
+    def hand_back(self, entry_id: str) -> None:
+        """Return a leased entry to its domain's queue (next round), not as an attempt."""
+        self._settled(entry_id)
+        self.handed_back.append(entry_id)
+        self._wake.set()
+
     def crawl_delay(self, domain: str, seconds: float) -> None:
         """Tell the cluster the robots.txt Crawl-delay of ``domain`` (0: none), next round."""
         self.crawl_delays[domain] = seconds
@@ -113,7 +120,7 @@ class FrontierSync:
         if self._task is not None:
             await self._task
         self._collect_done()
-        release = self.scheduler.drop_leased()  # not started: another node will fetch them
+        release = self.handed_back + self.scheduler.drop_leased()  # not started: others will
         release += list(self.handed.values())  # never finished: another node will fetch it
         self.handed.clear()
         out = self._outgoing(pop=0, beat=False)
@@ -216,6 +223,7 @@ class FrontierSync:
         del self.acks[:len(out.acks)]
         del self.dead[:len(out.dead)]
         del self.failed_ids[:len(out.failed)]
+        del self.handed_back[:len(out.release)]
         for domain in out.crawl_delays:
             if self.crawl_delays.get(domain) == out.crawl_delays[domain]:
                 del self.crawl_delays[domain]
@@ -233,7 +241,7 @@ class FrontierSync:
         done = [r for r in self.handed if r not in self.inprogress]
         for request in done:
             entry_id = self.handed.pop(request)
-            self.scheduler.settled(request)  # a paced one a middleware dropped, say
+            self.scheduler.paced.settled(request)  # a paced one a middleware dropped, say
             self._settled(entry_id)
             reason = self.failures.pop(request, None)
             if reason is None:
@@ -250,12 +258,12 @@ class FrontierSync:
             pushes=list(self.pushes), dead=list(self.dead), acks=list(self.acks),
             failed=list(self.failed_ids),
             renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
-            crawl_delays=dict(self.crawl_delays),
+            crawl_delays=dict(self.crawl_delays), release=list(self.handed_back),
         )
 
     def _node_state(self) -> dict[str, Any]:
         busy = (len(self.scheduler) or self.handed or self.pushes or self.acks or self.dead
-                or self.failed_ids)
+                or self.failed_ids or self.handed_back)
         now = time.monotonic()
         if busy:
             self._idle_since = None

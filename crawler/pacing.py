@@ -5,14 +5,16 @@ it is due (up to 0.5 s ahead). The node keeps that promise where it matters, at 
 downloader's door:
 
 * a request goes to the engine no sooner than it is due, and no sooner than one interval
-  after the previous request of its domain reached this node's downloader;
-* while one request of a domain is on its way there (waiting for robots.txt, say), the
-  next waits;
+  after the previous request of its domain left;
 * a domain whose robots.txt this node has not read yet waits until it has (the robots
-  middleware is asked to read it first), so its requests do not pile up behind it;
-* a request that could only leave later than its slot allows (``late_after``) goes back
-  to the frontier for a fresh slot instead: leaving late, it could come too close to the
-  next request another node sends on time.
+  middleware is asked to read it first), so its requests do not pile up behind it.
+
+For intervals of ``CAREFUL_GAP`` or more (polite paces, where a gap is worth a round
+trip), the interval runs from when the previous request reached this node's downloader,
+the next one waits while one is on its way there, and a request that could only leave
+later than its slot allows (``late_after``) goes back to the frontier for a fresh slot:
+leaving late, it could come too close to the next request another node sends on time.
+Under faster paces a node's own loop sets the spacing, and all that would only churn.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from scrapy import Request
 LATE_SHARE = 0.25  # a request may leave up to this share of its domain's interval late
 LATE_MIN = 0.05  # ... and at least this many seconds
 POLL = 0.01  # seconds between two looks at a request that waits for another
+CAREFUL_GAP = 0.1  # seconds: intervals from this up are kept at the downloader's door
 
 
 def late_after(gap: float) -> float:
@@ -52,7 +55,6 @@ class PacedRequests:
         self._sent: dict[str, float] = {}  # domain -> when its last one reached the downloader
         self._entering: dict[str, Request] = {}  # domain -> the one on its way there
         self._timer: asyncio.TimerHandle | None = None
-        self.handed_back = 0
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -82,7 +84,8 @@ class PacedRequests:
         now = time.monotonic()
         while self._heap and self._heap[0][0] <= now:
             _, tie, slot, entry_id, request, domain, gap = self._heap[0]
-            if domain in self._entering or not self.robots_read(domain, request):
+            careful = gap >= CAREFUL_GAP
+            if (careful and domain in self._entering) or not self.robots_read(domain, request):
                 ready = now + POLL  # and woken as soon as that changes
             else:
                 ready = self._sent.get(domain, -gap) + gap
@@ -90,8 +93,10 @@ class PacedRequests:
                 heapq.heapreplace(self._heap, (ready, tie, slot, entry_id, request, domain, gap))
                 continue
             heapq.heappop(self._heap)
+            if not careful:
+                self._note_sent(domain, now)
+                return entry_id, request
             if now - slot > late_after(gap):
-                self.handed_back += 1
                 self.hand_back(entry_id)
                 continue
             self._entering[domain] = request
@@ -106,13 +111,15 @@ class PacedRequests:
         for domain, entering in self._entering.items():
             if entering is request:
                 del self._entering[domain]
-                now = time.monotonic()
-                if len(self._sent) > 10_000:
-                    self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
-                self._sent[domain] = now
+                self._note_sent(domain, time.monotonic())
                 if self._heap:
                     self.wake()
                 return
+
+    def _note_sent(self, domain: str, now: float) -> None:
+        if len(self._sent) > 10_000:
+            self._sent = {d: t for d, t in self._sent.items() if now - t < 60}
+        self._sent[domain] = now
 
     def _wake_at(self, due: float) -> None:
         loop = asyncio.get_running_loop()

@@ -284,9 +284,8 @@ class Frontier:
                 index = bucket_index.setdefault(bucket, len(bucket_index) + 8)
                 if push.dont_filter:
                     index = -index
-            domain = push.domain.encode()
-            args += [index, fp_field, push.priority, domain,
-                     KIND_REQUEST + domain + b" " + push.payload]
+            args += [index, fp_field, push.priority,
+                     KIND_REQUEST + push.domain.encode() + b" " + push.payload]
         keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
                 self.keys.deadlines, self.keys.attempts, self.keys.inflight, *bucket_index]
         scripts.PUSH.queue(pipe, keys, args)

@@ -1,14 +1,12 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
 
--- The domain of the entry starting at position `at` of string s ("" for a raw seed):
--- an entry is "<16-digit id><kind><payload>", a request's payload "<domain> <request>"
--- (an earlier version's, "<request JSON>", counts for domain "").
-local function domain_at(s, at)
-  if string.sub(s, at + 16, at + 16) ~= 'r' or string.sub(s, at + 17, at + 17) == '{' then
-    return ''
-  end
-  local space = string.find(s, ' ', at + 17, true)
-  return space and string.sub(s, at + 17, space - 1) or ''
+-- The domain of the entry whose kind byte is at position `k` of string s ("" for a raw
+-- seed): an entry is "<16-digit id><kind><payload>", a request's payload "<domain>
+-- <request>" (an earlier version's, "<request JSON>", counts for domain "").
+local function domain_at(s, k)
+  if string.sub(s, k, k) ~= 'r' or string.sub(s, k + 1, k + 1) == '{' then return '' end
+  local space = string.find(s, ' ', k + 1, true)
+  return space and string.sub(s, k + 1, space - 1) or ''
 end
 
 -- A leased value is "<node> <score> <entry>"; the score is written "+<score>" when the
@@ -29,7 +27,7 @@ local function lease_ended(inflight, domains, value, now)
   local s1 = string.find(value, ' ', 1, true)
   if string.sub(value, s1 + 1, s1 + 1) ~= '+' then return end
   local s2 = string.find(value, ' ', s1 + 1, true)
-  local d = domain_at(value, s2 + 1)
+  local d = domain_at(value, s2 + 17)
   if redis.call('HINCRBY', inflight, d, -1) <= 0 then redis.call('HDEL', inflight, d) end
   redis.call('ZADD', domains, 'XX', 'LT', now, d)
 end

@@ -42,7 +42,7 @@ local out = {}
 local MIN_SHARE = 4
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
--- whether to record its pace}.
+-- whether to record its pace, time its latest request was handed out for (or false)}.
 local function budget(d)
   if d == '' then return {n, 0, 0, now, 0, false} end
   local cap, gap = default_cap, default_gap
@@ -62,13 +62,14 @@ local function budget(d)
     flying = tonumber(redis.call('HGET', KEYS[7], d) or 0)
     room = cap - flying
   end
-  local first = now
+  local first, latest = now, false
   if gap > 0 then
-    local latest = redis.call('HGET', KEYS[8], d)
-    if latest then first = math.max(now, tonumber(latest) + gap) end
+    latest = redis.call('HGET', KEYS[8], d)
+    latest = latest and tonumber(latest)
+    if latest then first = math.max(now, latest + gap) end
     room = math.min(room, math.floor((now + ahead - first) / gap) + 1)
   end
-  return {math.max(room, 0), cap, gap, first, flying, paced}
+  return {math.max(room, 0), cap, gap, first, flying, paced, latest}
 end
 
 local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) end
@@ -94,7 +95,8 @@ local function serve(d, b, popped)
       b[5] = b[5] + taken
     end
     if b[6] then
-      redis.call('HSET', KEYS[8], d, b[4] + (taken - 1) * b[3])
+      b[7] = b[4] + (taken - 1) * b[3]
+      redis.call('HSET', KEYS[8], d, b[7])
     elseif robots then
       redis.call('HDEL', KEYS[8], d)  -- paced only while its robots.txt was unread
     end
@@ -110,8 +112,7 @@ local function reschedule(d, b, drained)
   elseif b[2] > 0 and b[5] >= b[2] then
     redis.call('ZADD', KEYS[1], deadline, d)
   elseif b[3] > 0 then
-    local next_time = tonumber(redis.call('HGET', KEYS[8], d) or now) + b[3]
-    redis.call('ZADD', KEYS[1], math.max(now, next_time - ahead), d)
+    redis.call('ZADD', KEYS[1], math.max(now, (b[7] or now) + b[3] - ahead), d)
   else
     redis.call('ZADD', KEYS[1], now, d)
   end
@@ -121,7 +122,7 @@ local suspects = 0
 if ARGV[4] == '1' then
   local retried = redis.call('ZRANGE', KEYS[6], 0, 15, 'WITHSCORES')
   for i = 1, #retried, 2 do
-    local d = domain_at(retried[i], 1)
+    local d = domain_at(retried[i], 17)
     local b = budget(d)
     if b[1] > 0 then
       redis.call('ZREM', KEYS[6], retried[i])

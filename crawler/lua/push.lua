@@ -15,10 +15,10 @@
 -- ARGV[6] prefix of the domain queues (domain d queues in sorted set "<prefix>:<d>")
 -- ARGV[7 .. 6+D] ids done, ARGV[7+D .. 6+D+X] ids dead (acknowledged if this node holds
 --         their lease; a lease already reclaimed is left alone)
--- then 5 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
+-- then 4 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
 --         request: its fingerprint is recorded, the request enqueued anyway; 0: no
 --         fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
---         uint32 (bloom), priority, domain, payload ("r<domain> <encoded request>")
+--         uint32 (bloom), priority, payload ("r<domain> <encoded request>")
 -- Counts in stats: enqueued, queued (now in the domain queues), seen (new fingerprints),
 -- duplicates, done, dead.
 -- An acknowledged request frees its domain's in-flight slot: a domain waiting for one
@@ -34,7 +34,7 @@ local today = math.floor((tonumber(t[1]) - 1735689600) / 86400)
 local done_n, dead_n = tonumber(ARGV[4]), tonumber(ARGV[5])
 local prefix = ARGV[6] .. ':'
 local first_request = 7 + done_n + dead_n
-local n = (#ARGV - first_request + 1) / 5
+local n = (#ARGV - first_request + 1) / 4
 local last = redis.call('INCRBY', KEYS[2], n)
 
 local function first_time(key, field, force)
@@ -58,7 +58,7 @@ end
 local added, dups, seen = 0, 0, 0
 local touched = {}  -- domains made ready by this batch
 for i = 0, n - 1 do
-  local base = first_request + 5 * i
+  local base = first_request + 4 * i
   local bucket = tonumber(ARGV[base])
   local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)], ARGV[base + 1], bucket < 0)
   if bucket <= 0 or fresh then
@@ -66,8 +66,8 @@ for i = 0, n - 1 do
     local score = 0
     if order == 'priority' then score = -tonumber(ARGV[base + 2])
     elseif order == 'lifo' then score = -seq end
-    local domain = ARGV[base + 3]
-    redis.call('ZADD', prefix .. domain, score, string.format('%016d', seq) .. ARGV[base + 4])
+    local domain = domain_at(ARGV[base + 3], 1)
+    redis.call('ZADD', prefix .. domain, score, string.format('%016d', seq) .. ARGV[base + 3])
     if not touched[domain] then
       touched[domain] = true
       redis.call('ZADD', KEYS[1], 'NX', now, domain)

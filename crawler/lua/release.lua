@@ -59,7 +59,7 @@ for _, job in ipairs(todo) do
       redis.call('ZADD', KEYS[7], score, entry)
       back = back + 1
     elseif not reason then
-      local d = domain_at(entry, 1)
+      local d = domain_at(entry, 17)
       redis.call('ZADD', prefix .. d, score, entry)
       redis.call('ZADD', KEYS[1], 'NX', now, d)
       redis.call('HINCRBY', KEYS[4], 'queued', 1)

@@ -300,19 +300,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="CONCURRENT_REQUESTS (32)")
     parser.add_argument("--idle", type=int, default=2, help="MAX_IDLE_TIME_BEFORE_CLOSE, s (2)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per run (300)")
-    parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ours-spider", default="site",
                         help="spider of the ours variant: site (default) or bench, the "
                              "benchmark spider of the other two variants")
-    parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra -s setting for the ours variant (repeatable)")
-    parser.add_argument("--nginx", default=None, help="nginx binary (default: found on PATH)")
-    parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
+    sitegen.add_run_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stats)")
     args = parser.parse_args(argv)
-    args.variants = [v.strip() for v in args.only.split(",") if v.strip()]
-    if unknown := set(args.variants) - set(VARIANTS):
-        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {','.join(VARIANTS)}")
+    args.variants = sitegen.chosen_variants(parser, args.only, VARIANTS)
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
     return args

@@ -396,19 +396,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lease", type=float, default=5,
                         help="ours: SCHEDULER_LEASE_SECONDS = SCHEDULER_NODE_TIMEOUT (5)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds per run (240)")
-    parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--ours-spider", default="site",
                         help="spider of the ours variant: site (default) or bench, the "
                              "benchmark spider of scrapy-redis's variant")
-    parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra -s setting for the ours variant (repeatable)")
-    parser.add_argument("--nginx", default=None, help="nginx binary (default: found on PATH)")
-    parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
+    sitegen.add_run_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, access log)")
     args = parser.parse_args(argv)
-    args.variants = [v.strip() for v in args.only.split(",") if v.strip()]
-    if unknown := set(args.variants) - set(VARIANTS):
-        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {','.join(VARIANTS)}")
+    args.variants = sitegen.chosen_variants(parser, args.only, VARIANTS)
     if args.nodes < 2:
         parser.error("--nodes must be at least 2: one is killed, the others carry on")
     if not 0 < args.at < 1:

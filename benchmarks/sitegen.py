@@ -247,6 +247,25 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every side-by-side benchmark takes alike: log level, extra settings of
+    the ours variant, and the nginx and redis-server binaries."""
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra -s setting for the ours variant (repeatable)")
+    parser.add_argument("--nginx", default=None, help="nginx binary (default: found on PATH)")
+    parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
+
+
+def chosen_variants(parser: argparse.ArgumentParser, only: str,
+                    variants: tuple[str, ...]) -> list[str]:
+    """The variants a comma-separated ``--only`` names; a usage error for an unknown one."""
+    chosen = [v.strip() for v in only.split(",") if v.strip()]
+    if unknown := set(chosen) - set(variants):
+        parser.error(f"unknown variant(s) {sorted(unknown)}; choose from {','.join(variants)}")
+    return chosen
+
+
 def shown_path(file: str) -> str:
     """A script's path as a user would type it: relative to the current folder if inside."""
     script = Path(file).resolve()

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio
@@ -37,11 +37,11 @@ SERIES_SAMPLES = 360  # one hour of samples
 FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """A leased queue entry: its id, its kind (request or raw seed), the domain it counts
     for (a request's), its payload; how long the node must hold it before fetching, and
-    the time its domain's requests must keep apart (seconds)."""
+    the time its domain's requests must keep apart (seconds). (A tuple: a node makes one
+    per request it fetches.)"""
 
     id: str
     kind: bytes
@@ -315,10 +315,8 @@ class Frontier:
                 got.reclaimed += int(result[0]) if step == "reclaim" else 0
                 got.poisoned += int(result[1])
             elif step == "pop":
-                suspects, next_ready, *entries = result
-                got.popped = [Entry.parse(entries[i], int(entries[i + 1]) / 1000,
-                                          int(entries[i + 2]) / 1000)
-                              for i in range(0, len(entries), 3)]
+                suspects, next_ready, sizes, entries = result
+                got.popped = _split_popped(sizes, entries)
                 got.suspect = got.popped[0].id if suspects else None
                 got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
             elif step == "heartbeat":
@@ -329,3 +327,16 @@ class Frontier:
                 got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
                                           int(enqueued), nodes, control.decode())
         return got
+
+
+def _split_popped(sizes: bytes, entries: bytes) -> list[Entry]:
+    """The entries of a pop's reply: ``entries`` concatenated, ``sizes`` giving for each
+    its length, the milliseconds to hold it and its domain's gap (see ``pop.lua``)."""
+    numbers = [int(n) for n in sizes.split()]
+    popped = []
+    end = 0
+    for i in range(0, len(numbers), 3):
+        start, end = end, end + numbers[i]
+        popped.append(Entry.parse(entries[start:end], numbers[i + 1] / 1000,
+                                  numbers[i + 2] / 1000))
+    return popped

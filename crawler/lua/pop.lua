@@ -25,8 +25,11 @@
 -- its domain's in-flight cap), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {suspects (0 or 1), ms until a domain may next be served (-1: none queued),
---          entry, ms to hold it, ms its domain's requests keep apart, entry, ...}: the
---          suspect first.
+--          sizes, entries}: the leased entries concatenated in one string (the suspect
+--          first), and for each "<its length> <ms to hold it> <ms its domain's requests
+--          keep apart>", all space-separated in `sizes` (one reply element per batch, not
+--          three per entry: parsing a reply costs the node more than the script costs Redis).
+-- The leases are written at the end, one HSET and one ZADD per LEASE_CHUNK entries.
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -38,8 +41,9 @@ local overrides = {}
 if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
-local out = {}
+local entries, sizes, leases, deadlines = {}, {}, {}, {}
 local MIN_SHARE = 4
+local LEASE_CHUNK = 1000
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
 -- whether to record its pace, time its latest request was handed out for (or false)}.
@@ -76,11 +80,12 @@ local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) 
 
 local function lease(entry, score, hold, gap, counted)
   local id = string.sub(entry, 1, 16)
-  redis.call('HSET', KEYS[2], id, ARGV[3] .. (counted and ' +' or ' ') .. score .. ' ' .. entry)
-  redis.call('ZADD', KEYS[3], deadline, id)
-  out[#out + 1] = entry
-  out[#out + 1] = ms(hold - now)
-  out[#out + 1] = ms(gap)
+  leases[#leases + 1] = id
+  leases[#leases + 1] = ARGV[3] .. (counted and ' +' or ' ') .. score .. ' ' .. entry
+  deadlines[#deadlines + 1] = deadline
+  deadlines[#deadlines + 1] = id
+  entries[#entries + 1] = entry
+  sizes[#sizes + 1] = #entry .. ' ' .. ms(hold - now) .. ' ' .. ms(gap)
 end
 
 -- Lease popped pairs {entry, score, ...} of domain d under budget b; record its pace.
@@ -134,7 +139,7 @@ if ARGV[4] == '1' then
   end
 end
 
-local want = n - #out / 3
+local want = n - #entries
 local queued = 0
 if want > 0 then
   local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want)
@@ -172,9 +177,13 @@ if want > 0 then
   end
 end
 
+for i = 1, #leases, 2 * LEASE_CHUNK do
+  local last = math.min(i + 2 * LEASE_CHUNK - 1, #leases)
+  redis.call('HSET', KEYS[2], unpack(leases, i, last))
+  redis.call('ZADD', KEYS[3], unpack(deadlines, i, last))
+end
+
 local next_ready = -1
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #first > 0 then next_ready = ms(tonumber(first[2]) - now) end
-table.insert(out, 1, next_ready)
-table.insert(out, 1, suspects)
-return out
+return {suspects, next_ready, table.concat(sizes, ' '), table.concat(entries)}

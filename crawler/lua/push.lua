@@ -55,8 +55,9 @@ local function first_time(key, field, force)
   return fresh
 end
 
+local CHUNK = 1000  -- pairs a ZADD, or ids an HMGET/HDEL, carries (Lua's unpack is bounded)
 local added, dups, seen = 0, 0, 0
-local touched = {}  -- domains made ready by this batch
+local queues, touched = {}, {}  -- domain -> {score, entry, ...} to add; domains in order
 for i = 0, n - 1 do
   local base = first_request + 4 * i
   local bucket = tonumber(ARGV[base])
@@ -67,16 +68,26 @@ for i = 0, n - 1 do
     if order == 'priority' then score = -tonumber(ARGV[base + 2])
     elseif order == 'lifo' then score = -seq end
     local domain = domain_at(ARGV[base + 3], 1)
-    redis.call('ZADD', prefix .. domain, score, string.format('%016d', seq) .. ARGV[base + 3])
-    if not touched[domain] then
-      touched[domain] = true
-      redis.call('ZADD', KEYS[1], 'NX', now, domain)
+    local queue = queues[domain]
+    if not queue then
+      queue = {}
+      queues[domain] = queue
+      touched[#touched + 1] = domain
     end
+    queue[#queue + 1] = score
+    queue[#queue + 1] = string.format('%016d', seq) .. ARGV[base + 3]
     added = added + 1
     if fresh then seen = seen + 1 end
   else
     dups = dups + 1
   end
+end
+for _, domain in ipairs(touched) do
+  local queue = queues[domain]
+  for i = 1, #queue, 2 * CHUNK do
+    redis.call('ZADD', prefix .. domain, unpack(queue, i, math.min(i + 2 * CHUNK - 1, #queue)))
+  end
+  redis.call('ZADD', KEYS[1], 'NX', now, domain)
 end
 if added > 0 then
   redis.call('HINCRBY', KEYS[3], 'enqueued', added)
@@ -87,16 +98,27 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 
 local mine = ARGV[3] .. ' '
 local acked = 0
+local ended = {}
+-- Acknowledge ARGV[from .. to], CHUNK ids a call.
 local function ack(from, to, stat)
   local count = 0
-  for i = from, to do
-    local v = redis.call('HGET', KEYS[4], ARGV[i])
-    if v and string.sub(v, 1, #mine) == mine then
-      redis.call('HDEL', KEYS[4], ARGV[i])
-      redis.call('ZREM', KEYS[5], ARGV[i])
-      redis.call('HDEL', KEYS[6], ARGV[i])
-      lease_ended(KEYS[7], KEYS[1], v, now)
-      count = count + 1
+  for first = from, to, CHUNK do
+    local last = math.min(first + CHUNK - 1, to)
+    local values = redis.call('HMGET', KEYS[4], unpack(ARGV, first, last))
+    local ids = {}
+    for i = 1, last - first + 1 do
+      local id, v = ARGV[first + i - 1], values[i]
+      if v and string.sub(v, 1, #mine) == mine and not ended[id] then
+        ended[id] = true  -- (an id named twice ends its lease once)
+        ids[#ids + 1] = id
+        lease_ended(KEYS[7], KEYS[1], v, now)
+      end
+    end
+    if #ids > 0 then
+      redis.call('HDEL', KEYS[4], unpack(ids))
+      redis.call('ZREM', KEYS[5], unpack(ids))
+      redis.call('HDEL', KEYS[6], unpack(ids))
+      count = count + #ids
     end
   end
   if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end

@@ -19,7 +19,6 @@ import weakref
 from typing import Any
 
 from scrapy import Request, Spider
-from scrapy.utils.request import request_from_dict
 
 from crawler.errors import DecodeError
 
@@ -41,6 +40,8 @@ _DEFAULTS: dict[str, Any] = {
 
 
 VERBATIM = "verbatim_url"  # the meta key that makes Scrapy take a URL as given
+_parse_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _SAFE_URL = re.compile(r"[a-z][a-z0-9+.-]*://[!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]*")
 
 
@@ -75,16 +76,50 @@ def _headers(request: Request) -> dict[bytes, Any]:
     return dict(request.headers)
 
 
-def _to_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
-    """``Request.to_dict(spider=spider)``, with the method names looked up in a table."""
-    data: dict[str, Any] = {
-        "url": request.url,
-        "callback": _method_name(spider, request.callback),
-        "errback": _method_name(spider, request.errback),
-        "headers": _headers(request),
-    }
-    for attr in request.attributes:
-        data.setdefault(attr, getattr(request, attr))
+_NO_DEFAULT = object()
+
+
+_fields_of: dict[type[Request], tuple[tuple[str, Any], ...]] = {}
+_attributes_of: dict[type[Request], frozenset[str]] = {}
+
+
+def _fields(cls: type[Request]) -> tuple[tuple[str, Any], ...]:
+    """The attributes ``Request.to_dict`` writes for ``cls`` after url, callback, errback
+    and headers, each with its default (``_NO_DEFAULT`` if it has none)."""
+    fields = _fields_of.get(cls)
+    if fields is None:
+        fields = _fields_of[cls] = tuple(
+            (attr, _DEFAULTS.get(attr, _NO_DEFAULT)) for attr in cls.attributes
+            if attr not in ("url", "callback", "errback", "headers"))
+    return fields
+
+
+def _attributes(cls: type[Request]) -> frozenset[str]:
+    """The keyword arguments of ``cls`` that a stored request may give."""
+    names = _attributes_of.get(cls)
+    if names is None:
+        names = _attributes_of[cls] = frozenset(cls.attributes)
+    return names
+
+
+def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
+    """``Request.to_dict(spider=spider)`` without the fields equal to their default, with
+    the method names looked up in a table and bytes as Latin-1 strings."""
+    data: dict[str, Any] = {"url": request.url}
+    if request.callback is not None:
+        data["callback"] = _method_name(spider, request.callback)
+    if request.errback is not None:
+        data["errback"] = _method_name(spider, request.errback)
+    headers = _headers(request)
+    if headers:
+        data["headers"] = {k.decode("latin-1"): [v.decode("latin-1") for v in values]
+                           for k, values in headers.items()}
+    for attr, default in _fields(type(request)):
+        value = getattr(request, attr)
+        if default is _NO_DEFAULT or value != default:
+            data[attr] = value
+    if "body" in data:
+        data["body"] = data["body"].decode("latin-1")
     if type(request) is not Request:
         data["_class"] = f"{type(request).__module__}.{type(request).__name__}"
     return data
@@ -92,17 +127,9 @@ def _to_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
 
 def encode(request: Request, spider: Spider | None) -> bytes:
     """The request as compact JSON bytes; raises ``EncodeError`` if it cannot travel."""
-    data = _to_dict(request, spider)
-    compact = {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
-    if "body" in compact:
-        compact["body"] = compact["body"].decode("latin-1")
-    if "headers" in compact:
-        compact["headers"] = {
-            k.decode("latin-1"): [v.decode("latin-1") for v in values]
-            for k, values in compact["headers"].items()
-        }
+    data = _compact_dict(request, spider)
     try:
-        return json.dumps(compact, separators=(",", ":"), ensure_ascii=False).encode()
+        return _encode_json(data).encode()
     except (TypeError, ValueError) as exc:
         raise EncodeError(f"{request.url}: {exc}") from exc
 
@@ -118,14 +145,20 @@ def _request_class(path: str) -> type[Request]:
 
 
 def decode(payload: bytes, spider: Spider | None) -> Request:
-    """The request that ``encode`` wrote; raises ``DecodeError`` for anything else."""
+    """The request that ``encode`` wrote; raises ``DecodeError`` for anything else.
+
+    What ``request_from_dict`` does, building the request straight from the parsed JSON
+    (a node decodes every request it fetches)."""
     try:
-        data = json.loads(payload)
+        data = _parse_json(payload.decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):
         raise DecodeError("not a request object (no 'url' string)")
     try:
+        cls = _request_class(str(data.pop("_class"))) if "_class" in data else Request
+        if not data.keys() <= _attributes(cls):
+            data = {k: v for k, v in data.items() if k in cls.attributes}
         if isinstance(data.get("body"), str):
             data["body"] = data["body"].encode("latin-1")
         if isinstance(data.get("headers"), dict):
@@ -133,15 +166,19 @@ def decode(payload: bytes, spider: Spider | None) -> Request:
                 k.encode("latin-1"): [v.encode("latin-1") for v in values]
                 for k, values in data["headers"].items()
             }
-        if "_class" in data:
-            cls = _request_class(str(data["_class"]))
-            data["_class"] = f"{cls.__module__}.{cls.__name__}"
+        if spider is not None:
+            for name in ("callback", "errback"):
+                if data.get(name):
+                    data[name] = _spider_method(spider, data[name])
         meta = data.get("meta")
         verbatim = _SAFE_URL.fullmatch(data["url"]) is not None and (
             meta is None or (isinstance(meta, dict) and VERBATIM not in meta))
         if verbatim:
-            data["meta"] = {**meta, VERBATIM: True} if meta else {VERBATIM: True}
-        request = request_from_dict(data, spider=spider)
+            if meta is None:
+                data["meta"] = {VERBATIM: True}
+            else:
+                meta[VERBATIM] = True  # (the request copies its meta)
+        request = cls(**data)
         if verbatim:
             del request.meta[VERBATIM]
         return request
@@ -149,3 +186,10 @@ def decode(payload: bytes, spider: Spider | None) -> Request:
         raise
     except Exception as exc:  # any malformed field: the entry is dead-lettered, not fatal
         raise DecodeError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _spider_method(spider: Spider, name: Any) -> Any:
+    try:
+        return getattr(spider, str(name))
+    except AttributeError:
+        raise DecodeError(f"Method {str(name)!r} not found in: {spider}") from None

@@ -67,10 +67,10 @@ class Entry(NamedTuple):
         return self.kind + self.payload
 
 
-@dataclass(frozen=True)
-class Push:
+class Push(NamedTuple):
     """A request to enqueue: its fingerprint, priority, domain and encoded request. A
-    ``dont_filter`` request is enqueued even if seen; its fingerprint is still recorded."""
+    ``dont_filter`` request is enqueued even if seen; its fingerprint is still recorded.
+    (A tuple: a node makes one per request it enqueues.)"""
 
     fingerprint: bytes | None
     priority: int
@@ -272,23 +272,28 @@ class Frontier:
 
     def _queue_push(self, pipe: Any, pushes: list[Push], done: list[str],
                     dead: list[str]) -> None:
+        """Queue push.lua for ``pushes``, acknowledging ``done`` and ``dead``; the requests
+        go packed in one argument (see push.lua)."""
         assert self.layout is not None, "Frontier.open() was not awaited"
+        locate = self.layout.locate
         bucket_index: dict[str, int] = {}
-        args: list[Any] = [self.order, self.layout.spec, self.node_id, len(done), len(dead),
-                           self.keys.queue, *done, *dead]
+        packed: list[bytes] = []
         for push in pushes:
             index = 0
             fp_field = b""
             if push.fingerprint is not None:
-                bucket, fp_field = self.layout.locate(push.fingerprint)
+                bucket, fp_field = locate(push.fingerprint)
                 index = bucket_index.setdefault(bucket, len(bucket_index) + 8)
                 if push.dont_filter:
                     index = -index
-            args += [index, fp_field, push.priority,
-                     KIND_REQUEST + push.domain.encode() + b" " + push.payload]
+            payload = KIND_REQUEST + push.domain.encode() + b" " + push.payload
+            packed += (b"%d %d %d %d " % (index, push.priority, len(fp_field), len(payload)),
+                       fp_field, payload)
         keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
                 self.keys.deadlines, self.keys.attempts, self.keys.inflight, *bucket_index]
-        scripts.PUSH.queue(pipe, keys, args)
+        scripts.PUSH.queue(pipe, keys, [self.order, self.layout.spec, self.node_id,
+                                        "".join(done), "".join(dead), self.keys.queue,
+                                        len(pushes), b"".join(packed)])
 
     def _release_keys(self) -> list[str]:
         return [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.stats,

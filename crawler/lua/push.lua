@@ -11,14 +11,18 @@
 -- ARGV[2] fingerprint store: "exact:<re-crawl after N days, 0 never>", or
 --         "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
 --         (days since 2025-01-01: a 2-byte listpack integer).
--- ARGV[3] node id   ARGV[4] D: entries done   ARGV[5] X: entries dead-lettered
+-- ARGV[3] node id
+-- ARGV[4] ids done, ARGV[5] ids dead, each a string of 16-character ids one after the
+--         other (acknowledged if this node holds their lease; a lease already reclaimed is
+--         left alone)
 -- ARGV[6] prefix of the domain queues (domain d queues in sorted set "<prefix>:<d>")
--- ARGV[7 .. 6+D] ids done, ARGV[7+D .. 6+D+X] ids dead (acknowledged if this node holds
---         their lease; a lease already reclaimed is left alone)
--- then 4 per request: index into KEYS of its bucket or bitmap (negative for a dont_filter
---         request: its fingerprint is recorded, the request enqueued anyway; 0: no
---         fingerprint at all), fingerprint field (exact) or h1 h2 as two big-endian
---         uint32 (bloom), priority, payload ("r<domain> <encoded request>")
+-- ARGV[7] N: requests   ARGV[8] the N requests one after the other (one argument: a
+--         node's client packs one argument in about the time Lua splits one request),
+--         each "<index> <priority> <F> <P> <fingerprint><payload>": index into KEYS of its
+--         bucket or bitmap (negative for a dont_filter request: its fingerprint is
+--         recorded, the request enqueued anyway; 0: no fingerprint at all), priority, F
+--         bytes of fingerprint field (exact) or h1 h2 as two big-endian uint32 (bloom), P
+--         bytes of payload ("r<domain> <encoded request>")
 -- Counts in stats: enqueued, queued (now in the domain queues), seen (new fingerprints),
 -- duplicates, done, dead.
 -- An acknowledged request frees its domain's in-flight slot: a domain waiting for one
@@ -31,10 +35,8 @@ local recrawl = tonumber(string.match(ARGV[2], '^exact:(%d+)$') or 0)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local today = math.floor((tonumber(t[1]) - 1735689600) / 86400)
-local done_n, dead_n = tonumber(ARGV[4]), tonumber(ARGV[5])
 local prefix = ARGV[6] .. ':'
-local first_request = 7 + done_n + dead_n
-local n = (#ARGV - first_request + 1) / 4
+local n = tonumber(ARGV[7])
 local last = redis.call('INCRBY', KEYS[2], n)
 
 local function first_time(key, field, force)
@@ -58,16 +60,21 @@ end
 local CHUNK = 1000  -- pairs a ZADD, or ids an HMGET/HDEL, carries (Lua's unpack is bounded)
 local added, dups, seen = 0, 0, 0
 local queues, touched = {}, {}  -- domain -> {score, entry, ...} to add; domains in order
+local requests, at = ARGV[8], 1
 for i = 0, n - 1 do
-  local base = first_request + 4 * i
-  local bucket = tonumber(ARGV[base])
-  local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)], ARGV[base + 1], bucket < 0)
+  local bucket, priority, f, p, start = string.match(requests, '^(%S+) (%S+) (%d+) (%d+) ()', at)
+  bucket, start = tonumber(bucket), tonumber(start)
+  local payload_at = start + tonumber(f)
+  at = payload_at + tonumber(p)
+  local payload = string.sub(requests, payload_at, at - 1)
+  local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)],
+                                           string.sub(requests, start, payload_at - 1), bucket < 0)
   if bucket <= 0 or fresh then
     local seq = last - n + 1 + i
     local score = 0
-    if order == 'priority' then score = -tonumber(ARGV[base + 2])
+    if order == 'priority' then score = -tonumber(priority)
     elseif order == 'lifo' then score = -seq end
-    local domain = domain_at(ARGV[base + 3], 1)
+    local domain = domain_at(payload, 1)
     local queue = queues[domain]
     if not queue then
       queue = {}
@@ -75,7 +82,7 @@ for i = 0, n - 1 do
       touched[#touched + 1] = domain
     end
     queue[#queue + 1] = score
-    queue[#queue + 1] = string.format('%016d', seq) .. ARGV[base + 3]
+    queue[#queue + 1] = string.format('%016d', seq) .. payload
     added = added + 1
     if fresh then seen = seen + 1 end
   else
@@ -99,15 +106,18 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 local mine = ARGV[3] .. ' '
 local acked = 0
 local ended = {}
--- Acknowledge ARGV[from .. to], CHUNK ids a call.
-local function ack(from, to, stat)
+-- Acknowledge the ids of string s (16 characters each), CHUNK ids a call.
+local function ack(s, stat)
   local count = 0
-  for first = from, to, CHUNK do
-    local last = math.min(first + CHUNK - 1, to)
-    local values = redis.call('HMGET', KEYS[4], unpack(ARGV, first, last))
+  for from = 1, #s, 16 * CHUNK do
+    local asked = {}
+    for i = from, math.min(from + 16 * CHUNK - 1, #s), 16 do
+      asked[#asked + 1] = string.sub(s, i, i + 15)
+    end
+    local values = redis.call('HMGET', KEYS[4], unpack(asked))
     local ids = {}
-    for i = 1, last - first + 1 do
-      local id, v = ARGV[first + i - 1], values[i]
+    for i, id in ipairs(asked) do
+      local v = values[i]
       if v and string.sub(v, 1, #mine) == mine and not ended[id] then
         ended[id] = true  -- (an id named twice ends its lease once)
         ids[#ids + 1] = id
@@ -124,6 +134,6 @@ local function ack(from, to, stat)
   if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end
   acked = acked + count
 end
-ack(7, 6 + done_n, 'done')
-ack(7 + done_n, 6 + done_n + dead_n, 'dead')
+ack(ARGV[4], 'done')
+ack(ARGV[5], 'dead')
 return {added, dups, acked}

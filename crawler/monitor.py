@@ -137,7 +137,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     newest first, read in one round trip (two when seeds wait)."""
     pipe = client.pipeline(transaction=False)
     pipe.time()
-    pipe.zcard(keys.domains)
+    pipe.zcount(keys.domains, "-inf", "(inf")  # not the member scored +inf (lib.lua)
     pipe.zcard(keys.retry)
     pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)

@@ -44,7 +44,6 @@ local ahead = tonumber(ARGV[9])
 local entries, sizes, leases, deadlines = {}, {}, {}, {}
 local MIN_SHARE = 4
 local LEASE_CHUNK = 1000
-local SKIPLIST_KEEPER = 'not a lease: keeps this sorted set a skiplist (see pop.lua), never due'
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
 -- whether to record its pace, time its latest request was handed out for (or false)}.
@@ -79,21 +78,27 @@ end
 
 local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) end
 
+local holder, holder_counted = ARGV[3] .. ' ', ARGV[3] .. ' +'
+
+-- Lease entry (queued with score); the node holds it `hold` ms, `gap` ms from the next
+-- of its domain (both strings).
 local function lease(entry, score, hold, gap, counted)
   local id = string.sub(entry, 1, 16)
   leases[#leases + 1] = id
-  leases[#leases + 1] = ARGV[3] .. (counted and ' +' or ' ') .. score .. ' ' .. entry
+  leases[#leases + 1] = (counted and holder_counted or holder) .. score .. ' ' .. entry
   deadlines[#deadlines + 1] = deadline
   deadlines[#deadlines + 1] = id
   entries[#entries + 1] = entry
-  sizes[#sizes + 1] = #entry .. ' ' .. ms(hold - now) .. ' ' .. ms(gap)
+  sizes[#sizes + 1] = #entry .. ' ' .. hold .. gap
 end
 
 -- Lease popped pairs {entry, score, ...} of domain d under budget b; record its pace.
 local function serve(d, b, popped)
   local taken = #popped / 2
+  local gap = ' ' .. ms(b[3])
   for i = 1, #popped, 2 do
-    lease(popped[i], popped[i + 1], b[4] + (i - 1) / 2 * b[3], b[3], b[2] > 0)
+    local hold = b[3] > 0 and ms(b[4] + (i - 1) / 2 * b[3] - now) or ms(b[4] - now)
+    lease(popped[i], popped[i + 1], hold, gap, b[2] > 0)
   end
   if taken > 0 and d ~= '' then
     if b[2] > 0 then
@@ -173,14 +178,11 @@ if want > 0 then
   if seeds and #seeds > 0 then
     local last = redis.call('INCRBY', KEYS[5], #seeds)
     for i, raw in ipairs(seeds) do
-      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, now, 0)
+      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, 0, ' 0', false)
     end
   end
 end
 
--- A small sorted set is a listpack, whose every insert and removal scans it: one member
--- longer than zset-max-listpack-value (64 bytes), never due, keeps the deadlines a skiplist
--- (Redis does not turn it back). A node's leases alone cost twice the CPU otherwise.
 if #leases > 0 then redis.call('ZADD', KEYS[3], 'NX', 'inf', SKIPLIST_KEEPER) end
 for i = 1, #leases, 2 * LEASE_CHUNK do
   local last = math.min(i + 2 * LEASE_CHUNK - 1, #leases)
@@ -190,5 +192,5 @@ end
 
 local next_ready = -1
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first > 0 then next_ready = ms(tonumber(first[2]) - now) end
+if #first > 0 and first[1] ~= SKIPLIST_KEEPER then next_ready = ms(tonumber(first[2]) - now) end
 return {suspects, next_ready, table.concat(sizes, ' '), table.concat(entries)}

@@ -89,6 +89,7 @@ for i = 0, n - 1 do
     dups = dups + 1
   end
 end
+if #touched > 0 then redis.call('ZADD', KEYS[1], 'NX', 'inf', SKIPLIST_KEEPER) end
 for _, domain in ipairs(touched) do
   local queue = queues[domain]
   for i = 1, #queue, 2 * CHUNK do

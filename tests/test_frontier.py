@@ -6,16 +6,20 @@ import asyncio
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio
+from scrapy.settings import Settings
 
+from crawler.config import FrontierConfig
 from crawler.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
+from crawler.monitor import crawl_status
 from crawler.politeness import DomainLimits, Politeness
 
 KEYS = CrawlKeys("crawl", "t")
@@ -323,6 +327,19 @@ def test_a_paced_domain_is_handed_out_one_interval_apart(redis_url: str) -> None
     assert second == [] and next_ready is not None and 0 < next_ready <= 0.101
     assert len(third) == 3 and 0 <= third[0] <= 0.101
     assert [b - a for a, b in itertools.pairwise(third)] == pytest.approx([0.2, 0.2], abs=0.002)
+
+
+def test_a_drained_frontier_says_no_domain_is_queued(redis_url: str, client: redis.Redis) -> None:
+    """The ready-domains set keeps a member that is no domain (lib.lua): neither a pop nor
+    `scrapy status` may count it."""
+    async def body(f: Frontier) -> tuple[int, float | None, float | None]:
+        await f.exchange(Outgoing(pushes=[push("a"), push("b", domain="other.example")]))
+        half = await f.exchange(Outgoing(pop=1))
+        rest = await f.exchange(Outgoing(pop=10))
+        return len(half.popped) + len(rest.popped), half.next_ready, rest.next_ready
+    assert run(redis_url, body) == (2, 0.0, math.inf)
+    status = crawl_status(client, KEYS, FrontierConfig.from_settings(Settings()))
+    assert status["domains_queued"] == 0
 
 
 def test_a_batch_is_shared_by_every_ready_domain(redis_url: str) -> None:

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_QUEUE_ORDER": "priority",
     "SCHEDULER_QUEUE_CLASS": None,
     "SCHEDULER_PREFETCH": 64,
+    "SCHEDULER_BATCH_SIZE": 500,
     "SCHEDULER_LEASE_SECONDS": 120.0,
     "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
     "SCHEDULER_NODE_TIMEOUT": 30.0,
@@ -90,6 +91,7 @@ class FrontierConfig:
     flush_on_start: bool
     queue_order: str
     prefetch: int
+    batch_size: int
     lease_seconds: float
     heartbeat_seconds: float
     node_timeout: float
@@ -193,6 +195,7 @@ class FrontierConfig:
             flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
             queue_order=order,
             prefetch=int(number("SCHEDULER_PREFETCH", 1)),
+            batch_size=int(number("SCHEDULER_BATCH_SIZE", 1)),
             lease_seconds=number("SCHEDULER_LEASE_SECONDS", 1),
             heartbeat_seconds=number("SCHEDULER_HEARTBEAT_SECONDS", 0.1),
             node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),

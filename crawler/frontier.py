@@ -20,6 +20,7 @@ import redis
 import redis.asyncio
 
 from crawler import scripts
+from crawler.config import DEFAULTS
 from crawler.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
 from crawler.keys import CrawlKeys
 from crawler.politeness import Politeness
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 ID_LENGTH = 16
 KIND_REQUEST = b"r"
 KIND_SEED = b"s"
-PUSH_CHUNK = 500
 RECLAIM_LIMIT = 1000
 HAND_OUT_AHEAD = 0.5  # seconds: a rate-limited request may be leased this long before its time
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
@@ -134,7 +134,9 @@ class Frontier:
     def __init__(
         self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
         lease_seconds: float, max_attempts: int, politeness: Politeness | None = None,
+        batch_size: int = int(DEFAULTS["SCHEDULER_BATCH_SIZE"]),
     ) -> None:
+        """``batch_size``: the most requests one script saves (or moves), one atomic step."""
         self.client = client
         self.keys = keys
         self.order = order
@@ -142,6 +144,7 @@ class Frontier:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.politeness = politeness or Politeness()
+        self.batch_size = batch_size
         self._limits = [self.politeness.default.spec(), self.politeness.overrides_json(),
                         int(self.politeness.robots), HAND_OUT_AHEAD]
         self.layout: FingerprintLayout | None = None
@@ -172,7 +175,7 @@ class Frontier:
         moved = 0
         while step := int(await scripts.MIGRATE.run(
                 self.client, [self.keys.queue, self.keys.domains, self.keys.stats],
-                [self.keys.queue, PUSH_CHUNK])):
+                [self.keys.queue, self.batch_size])):
             moved += step
         logger.info("Moved %d requests queued by an earlier version into per-domain queues",
                     moved)
@@ -223,7 +226,8 @@ class Frontier:
         if out.dead:
             pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
             plan.append("dead")
-        chunks = [out.pushes[i:i + PUSH_CHUNK] for i in range(0, len(out.pushes), PUSH_CHUNK)]
+        size = self.batch_size
+        chunks = [out.pushes[i:i + size] for i in range(0, len(out.pushes), size)]
         if out.acks or out.dead:
             chunks = chunks or [[]]
         for number, chunk in enumerate(chunks, start=1):
@@ -292,7 +296,7 @@ class Frontier:
         keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
                 self.keys.deadlines, self.keys.attempts, self.keys.inflight, *bucket_index]
         scripts.PUSH.queue(pipe, keys, [self.order, self.layout.spec, self.node_id,
-                                        "".join(done), "".join(dead), self.keys.queue,
+                                        " ".join(done), " ".join(dead), self.keys.queue,
                                         len(pushes), b"".join(packed)])
 
     def _release_keys(self) -> list[str]:

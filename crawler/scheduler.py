@@ -81,7 +81,7 @@ class RedisScheduler:
         node_id = new_node_id()
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
                             self.config.lease_seconds, self.config.max_attempts,
-                            self.config.politeness)
+                            self.config.politeness, self.config.batch_size)
         if self.config.flush_on_start:
             deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
                                          keep=[self.keys.start_urls])

@@ -16,6 +16,7 @@ import redis.asyncio
 from scrapy.settings import Settings
 
 from crawler.config import FrontierConfig
+from crawler.errors import ConfigError
 from crawler.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
@@ -46,12 +47,12 @@ STORES = pytest.mark.parametrize("layout", [EXACT, BLOOM], ids=["exact", "bloom"
 
 def run(redis_url: str, body: Callable[..., Awaitable[Any]], order: str = "priority",
         node: str = "n1", lease: float = 60, layout: str = EXACT,
-        politeness: Politeness = UNLIMITED) -> Any:
+        politeness: Politeness = UNLIMITED, batch_size: int = 500) -> Any:
     async def main() -> Any:
         client = redis.asyncio.Redis.from_url(redis_url)
         try:
             frontier = Frontier(client, KEYS, order, node, lease, max_attempts=3,
-                                politeness=politeness)
+                                politeness=politeness, batch_size=batch_size)
             await frontier.open(layout)
             return await body(frontier)
         finally:
@@ -76,6 +77,22 @@ def test_dont_filter_requests_are_never_merged(redis_url: str, layout: str) -> N
         await f.exchange(Outgoing(pushes=[push("u")]))  # recorded: a filtered copy is a dup
         return urls((await f.exchange(Outgoing(pop=10))).popped)
     assert run(redis_url, body, layout=layout) == ["u", "u", "u"]
+
+
+def test_a_round_bigger_than_the_batch_size_goes_in_several_scripts(redis_url: str) -> None:
+    async def body(f: Frontier) -> tuple[int, int, int, int]:
+        await f.exchange(Outgoing(pushes=[push("parent")]))
+        (parent,) = (await f.exchange(Outgoing(pop=1))).popped
+        children = [push(f"c{i}") for i in range(10)] + [push("c0")]
+        got = await f.exchange(Outgoing(pushes=children, acks=[parent.id]))
+        popped = (await f.exchange(Outgoing(pop=20))).popped
+        return got.added, got.duplicates, got.acked, len(popped)
+    assert run(redis_url, body, batch_size=3) == (10, 1, 1, 10)
+
+
+def test_a_batch_size_below_one_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="SCHEDULER_BATCH_SIZE=0"):
+        FrontierConfig.from_settings(Settings({"SCHEDULER_BATCH_SIZE": 0}))
 
 
 @pytest.mark.parametrize(("order", "expected"), [
@@ -378,6 +395,19 @@ def test_robots_txt_unread_means_one_at_a_time_and_its_crawl_delay_paces(
     # reported, so the next one is due a Crawl-delay after that report.
     assert len(holds) == 2 and 0.24 <= holds[0] <= 0.251
     assert holds[1] - holds[0] == pytest.approx(0.25, abs=0.002)
+
+
+def test_an_absurd_crawl_delay_holds_requests_but_breaks_nothing(redis_url: str) -> None:
+    """A site's robots.txt may say anything (Crawl-delay: 1e12): the pop still answers."""
+    polite = limited(concurrency=0, robots=True)
+
+    async def body(f: Frontier) -> tuple[list[float], list[float]]:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(3)],
+                                  crawl_delays={DOMAIN: 1e12}))
+        popped = (await f.exchange(Outgoing(pop=10))).popped
+        return [e.gap for e in popped], [e.hold for e in popped]
+    gaps, holds = run(redis_url, body, politeness=polite)
+    assert gaps == [1e9] and holds == [0.0]  # capped at about 31 years: never, in effect
 
 
 def test_a_queue_of_an_earlier_version_is_moved_into_domain_queues(

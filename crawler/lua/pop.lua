@@ -4,7 +4,8 @@
 -- one such suspect at a time, so a request that crashes nodes cannot drag the same
 -- other requests down again); then the ready domains share the batch; seeds top it up.
 -- KEYS[1] domains (sorted set: domain -> time it may next be served; only domains with
---         queued entries)   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] start_urls
+--         queued entries, and lib.lua's SKIPLIST_KEEPER at +inf)   KEYS[2] leased hash
+-- KEYS[3] deadlines (id -> when its lease expires; and SKIPLIST_KEEPER)   KEYS[4] start_urls
 -- KEYS[5] sequence   KEYS[6] retry set   KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8] pace hash (domain -> time its latest request was handed out for; kept for
 --         paced domains, and for domains whose robots.txt is unread)
@@ -27,9 +28,11 @@
 -- Returns {suspects (0 or 1), ms until a domain may next be served (-1: none queued),
 --          sizes, entries}: the leased entries concatenated in one string (the suspect
 --          first), and for each "<its length> <ms to hold it> <ms its domain's requests
---          keep apart>", all space-separated in `sizes` (one reply element per batch, not
---          three per entry: parsing a reply costs the node more than the script costs Redis).
--- The leases are written at the end, one HSET and one ZADD per LEASE_CHUNK entries.
+--          keep apart>", all space-separated integers in `sizes` (one reply element per
+--          batch, not three per entry: parsing a reply costs the node more than the script
+--          costs Redis). Times are capped at MAX_SECONDS.
+-- Entries taken from a queue are leased before the script takes any other: one HSET and
+-- one ZADD for each domain's share (and for the seeds).
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -41,9 +44,10 @@ local overrides = {}
 if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
-local entries, sizes, leases, deadlines = {}, {}, {}, {}
+local entries, sizes, leases, deadlines = {}, {}, {}, {}  -- leases, deadlines: unwritten
 local MIN_SHARE = 4
 local LEASE_CHUNK = 1000
+local MAX_SECONDS = 1e9  -- about 31 years: a longer hold or Crawl-delay is as good as never
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
 -- whether to record its pace, time its latest request was handed out for (or false)}.
@@ -76,12 +80,14 @@ local function budget(d)
   return {math.max(room, 0), cap, gap, first, flying, paced, latest}
 end
 
-local function ms(seconds) return math.floor(math.max(0, seconds) * 1000 + 0.5) end
+local function ms(seconds)
+  return math.floor(math.min(math.max(0, seconds), MAX_SECONDS) * 1000 + 0.5)
+end
 
 local holder, holder_counted = ARGV[3] .. ' ', ARGV[3] .. ' +'
 
--- Lease entry (queued with score); the node holds it `hold` ms, `gap` ms from the next
--- of its domain (both strings).
+-- Lease entry (queued with score): the node holds it `hold` ms, `gap` ms from the next
+-- of its domain. Written by write_leases.
 local function lease(entry, score, hold, gap, counted)
   local id = string.sub(entry, 1, 16)
   leases[#leases + 1] = id
@@ -89,17 +95,32 @@ local function lease(entry, score, hold, gap, counted)
   deadlines[#deadlines + 1] = deadline
   deadlines[#deadlines + 1] = id
   entries[#entries + 1] = entry
-  sizes[#sizes + 1] = #entry .. ' ' .. hold .. gap
+  sizes[#sizes + 1] = string.format('%d %d %d', #entry, hold, gap)
+end
+
+local keeper_added = false
+local function write_leases()
+  if #leases == 0 then return end
+  if not keeper_added then
+    redis.call('ZADD', KEYS[3], 'NX', 'inf', SKIPLIST_KEEPER)
+    keeper_added = true
+  end
+  for i = 1, #leases, 2 * LEASE_CHUNK do  -- (Lua's unpack is bounded)
+    local last = math.min(i + 2 * LEASE_CHUNK - 1, #leases)
+    redis.call('HSET', KEYS[2], unpack(leases, i, last))
+    redis.call('ZADD', KEYS[3], unpack(deadlines, i, last))
+  end
+  leases, deadlines = {}, {}
 end
 
 -- Lease popped pairs {entry, score, ...} of domain d under budget b; record its pace.
 local function serve(d, b, popped)
   local taken = #popped / 2
-  local gap = ' ' .. ms(b[3])
+  local gap = ms(b[3])
   for i = 1, #popped, 2 do
-    local hold = b[3] > 0 and ms(b[4] + (i - 1) / 2 * b[3] - now) or ms(b[4] - now)
-    lease(popped[i], popped[i + 1], hold, gap, b[2] > 0)
+    lease(popped[i], popped[i + 1], ms(b[4] + (i - 1) / 2 * b[3] - now), gap, b[2] > 0)
   end
+  write_leases()
   if taken > 0 and d ~= '' then
     if b[2] > 0 then
       redis.call('HINCRBY', KEYS[7], d, taken)
@@ -178,16 +199,10 @@ if want > 0 then
   if seeds and #seeds > 0 then
     local last = redis.call('INCRBY', KEYS[5], #seeds)
     for i, raw in ipairs(seeds) do
-      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, 0, ' 0', false)
+      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, 0, 0, false)
     end
+    write_leases()
   end
-end
-
-if #leases > 0 then redis.call('ZADD', KEYS[3], 'NX', 'inf', SKIPLIST_KEEPER) end
-for i = 1, #leases, 2 * LEASE_CHUNK do
-  local last = math.min(i + 2 * LEASE_CHUNK - 1, #leases)
-  redis.call('HSET', KEYS[2], unpack(leases, i, last))
-  redis.call('ZADD', KEYS[3], unpack(deadlines, i, last))
 end
 
 local next_ready = -1

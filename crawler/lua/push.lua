@@ -3,7 +3,8 @@
 -- acknowledged without its children saved. (Its first write, INCRBY, is refused when
 -- Redis is out of memory, and then nothing happens at all.)
 -- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
--- KEYS[1] domains (sorted set of domains with queued entries; see pop.lua)
+-- KEYS[1] domains (sorted set of domains with queued entries, and lib.lua's
+--         SKIPLIST_KEEPER; see pop.lua)
 -- KEYS[2] sequence counter   KEYS[3] stats hash   KEYS[4] leased hash   KEYS[5] deadlines
 -- KEYS[6] attempts hash   KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8..] fingerprint bucket hashes (or bitmaps), referred to by index below
@@ -12,9 +13,8 @@
 --         "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
 --         (days since 2025-01-01: a 2-byte listpack integer).
 -- ARGV[3] node id
--- ARGV[4] ids done, ARGV[5] ids dead, each a string of 16-character ids one after the
---         other (acknowledged if this node holds their lease; a lease already reclaimed is
---         left alone)
+-- ARGV[4] ids done, ARGV[5] ids dead, each space-separated in one string (acknowledged
+--         if this node holds their lease; a lease already reclaimed is left alone)
 -- ARGV[6] prefix of the domain queues (domain d queues in sorted set "<prefix>:<d>")
 -- ARGV[7] N: requests   ARGV[8] the N requests one after the other (one argument: a
 --         node's client packs one argument in about the time Lua splits one request),
@@ -107,18 +107,17 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 local mine = ARGV[3] .. ' '
 local acked = 0
 local ended = {}
--- Acknowledge the ids of string s (16 characters each), CHUNK ids a call.
+-- Acknowledge the space-separated ids of string s, CHUNK ids a call.
 local function ack(s, stat)
   local count = 0
-  for from = 1, #s, 16 * CHUNK do
-    local asked = {}
-    for i = from, math.min(from + 16 * CHUNK - 1, #s), 16 do
-      asked[#asked + 1] = string.sub(s, i, i + 15)
-    end
-    local values = redis.call('HMGET', KEYS[4], unpack(asked))
+  local all = {}
+  for id in string.gmatch(s, '%S+') do all[#all + 1] = id end
+  for from = 1, #all, CHUNK do
+    local to = math.min(from + CHUNK - 1, #all)
+    local values = redis.call('HMGET', KEYS[4], unpack(all, from, to))
     local ids = {}
-    for i, id in ipairs(asked) do
-      local v = values[i]
+    for i = from, to do
+      local id, v = all[i], values[i - from + 1]
       if v and string.sub(v, 1, #mine) == mine and not ended[id] then
         ended[id] = true  -- (an id named twice ends its lease once)
         ids[#ids + 1] = id

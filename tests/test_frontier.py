@@ -90,6 +90,19 @@ def test_a_round_bigger_than_the_batch_size_goes_in_several_scripts(redis_url: s
     assert run(redis_url, body, batch_size=3) == (10, 1, 1, 10)
 
 
+def test_batches_past_a_scripts_unpack_limit_lose_nothing(redis_url: str,
+                                                          client: redis.Redis) -> None:
+    """Lua's unpack takes 8,000 values at most: 4,500 requests (9,000 values) in one
+    script are queued, leased and acknowledged in several commands (lib.lua)."""
+    async def body(f: Frontier) -> tuple[int, int, int]:
+        added = (await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(4500)]))).added
+        popped = (await f.exchange(Outgoing(pop=4500))).popped
+        acked = (await f.exchange(Outgoing(acks=[e.id for e in popped]))).acked
+        return added, len({e.payload for e in popped}), acked
+    assert run(redis_url, body, batch_size=5000) == (4500, 4500, 4500)
+    assert client.hlen(KEYS.leased) == 0 and client.zcount(KEYS.deadlines, "-inf", "(inf") == 0
+
+
 def test_a_batch_size_below_one_is_refused_by_name() -> None:
     with pytest.raises(ConfigError, match="SCHEDULER_BATCH_SIZE=0"):
         FrontierConfig.from_settings(Settings({"SCHEDULER_BATCH_SIZE": 0}))

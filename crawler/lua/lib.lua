@@ -38,3 +38,14 @@ end
 -- they stay skiplists (Redis does not turn one back): as listpacks of ~100 members they
 -- cost twice the CPU of a pop. Counts of domains leave it out.
 local SKIPLIST_KEEPER = '~ not a domain or a lease: keeps this sorted set a skiplist (lib.lua)'
+
+-- Lua's unpack is bounded (LUAI_MAXCSTACK, 8000): a command given a list of values takes
+-- them UNPACK_MAX at a time (an even number, so that pairs stay whole).
+local UNPACK_MAX = 2000
+
+-- redis.call(command, key, values...), UNPACK_MAX values a call.
+local function call_chunked(command, key, values)
+  for i = 1, #values, UNPACK_MAX do
+    redis.call(command, key, unpack(values, i, math.min(i + UNPACK_MAX - 1, #values)))
+  end
+end

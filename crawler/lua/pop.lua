@@ -46,7 +46,6 @@ local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
 local entries, sizes, leases, deadlines = {}, {}, {}, {}  -- leases, deadlines: unwritten
 local MIN_SHARE = 4
-local LEASE_CHUNK = 1000
 local MAX_SECONDS = 1e9  -- about 31 years: a longer hold or Crawl-delay is as good as never
 
 -- What domain d may get now: {room, cap, gap, time of its first request, in flight,
@@ -105,11 +104,8 @@ local function write_leases()
     redis.call('ZADD', KEYS[3], 'NX', 'inf', SKIPLIST_KEEPER)
     keeper_added = true
   end
-  for i = 1, #leases, 2 * LEASE_CHUNK do  -- (Lua's unpack is bounded)
-    local last = math.min(i + 2 * LEASE_CHUNK - 1, #leases)
-    redis.call('HSET', KEYS[2], unpack(leases, i, last))
-    redis.call('ZADD', KEYS[3], unpack(deadlines, i, last))
-  end
+  call_chunked('HSET', KEYS[2], leases)
+  call_chunked('ZADD', KEYS[3], deadlines)
   leases, deadlines = {}, {}
 end
 

@@ -57,7 +57,6 @@ local function first_time(key, field, force)
   return fresh
 end
 
-local CHUNK = 1000  -- pairs a ZADD, or ids an HMGET/HDEL, carries (Lua's unpack is bounded)
 local added, dups, seen = 0, 0, 0
 local queues, touched = {}, {}  -- domain -> {score, entry, ...} to add; domains in order
 local requests, at = ARGV[8], 1
@@ -91,10 +90,7 @@ for i = 0, n - 1 do
 end
 if #touched > 0 then redis.call('ZADD', KEYS[1], 'NX', 'inf', SKIPLIST_KEEPER) end
 for _, domain in ipairs(touched) do
-  local queue = queues[domain]
-  for i = 1, #queue, 2 * CHUNK do
-    redis.call('ZADD', prefix .. domain, unpack(queue, i, math.min(i + 2 * CHUNK - 1, #queue)))
-  end
+  call_chunked('ZADD', prefix .. domain, queues[domain])
   redis.call('ZADD', KEYS[1], 'NX', now, domain)
 end
 if added > 0 then
@@ -107,13 +103,13 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 local mine = ARGV[3] .. ' '
 local acked = 0
 local ended = {}
--- Acknowledge the space-separated ids of string s, CHUNK ids a call.
+-- Acknowledge the space-separated ids of string s, UNPACK_MAX ids a call.
 local function ack(s, stat)
   local count = 0
   local all = {}
   for id in string.gmatch(s, '%S+') do all[#all + 1] = id end
-  for from = 1, #all, CHUNK do
-    local to = math.min(from + CHUNK - 1, #all)
+  for from = 1, #all, UNPACK_MAX do
+    local to = math.min(from + UNPACK_MAX - 1, #all)
     local values = redis.call('HMGET', KEYS[4], unpack(all, from, to))
     local ids = {}
     for i = from, to do

@@ -16,17 +16,15 @@ import inspect
 import json
 import re
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 from scrapy import Request, Spider
 
 from crawler.errors import DecodeError
 
+# Defaults of the attributes after url, callback, errback and headers (written apart).
 _DEFAULTS: dict[str, Any] = {
-    "callback": None,
-    "errback": None,
     "method": "GET",
-    "headers": {},
     "body": b"",
     "cookies": {},
     "meta": {},
@@ -77,29 +75,29 @@ def _headers(request: Request) -> dict[bytes, Any]:
 
 
 _NO_DEFAULT = object()
+_WRITTEN_APART = ("url", "callback", "errback", "headers")
 
 
-_fields_of: dict[type[Request], tuple[tuple[str, Any], ...]] = {}
-_attributes_of: dict[type[Request], frozenset[str]] = {}
+class _Shape(NamedTuple):
+    """What the codec needs to know of a request class, found once per class."""
+
+    fields: tuple[tuple[str, Any], ...]  # attributes after those written apart, defaults
+    names: frozenset[str]  # its keyword arguments a stored request may give
 
 
-def _fields(cls: type[Request]) -> tuple[tuple[str, Any], ...]:
-    """The attributes ``Request.to_dict`` writes for ``cls`` after url, callback, errback
-    and headers, each with its default (``_NO_DEFAULT`` if it has none)."""
-    fields = _fields_of.get(cls)
-    if fields is None:
-        fields = _fields_of[cls] = tuple(
-            (attr, _DEFAULTS.get(attr, _NO_DEFAULT)) for attr in cls.attributes
-            if attr not in ("url", "callback", "errback", "headers"))
-    return fields
+_shapes: dict[type[Request], _Shape] = {}
 
 
-def _attributes(cls: type[Request]) -> frozenset[str]:
-    """The keyword arguments of ``cls`` that a stored request may give."""
-    names = _attributes_of.get(cls)
-    if names is None:
-        names = _attributes_of[cls] = frozenset(cls.attributes)
-    return names
+def _shape(cls: type[Request]) -> _Shape:
+    """``cls``'s attributes (``Request.attributes``), each field with its default
+    (``_NO_DEFAULT`` if it has none)."""
+    shape = _shapes.get(cls)
+    if shape is None:
+        shape = _shapes[cls] = _Shape(
+            tuple((attr, _DEFAULTS.get(attr, _NO_DEFAULT)) for attr in cls.attributes
+                  if attr not in _WRITTEN_APART),
+            frozenset(cls.attributes))
+    return shape
 
 
 def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
@@ -114,7 +112,7 @@ def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
     if headers:
         data["headers"] = {k.decode("latin-1"): [v.decode("latin-1") for v in values]
                            for k, values in headers.items()}
-    for attr, default in _fields(type(request)):
+    for attr, default in _shape(type(request)).fields:
         value = getattr(request, attr)
         if default is _NO_DEFAULT or value != default:
             data[attr] = value
@@ -157,7 +155,7 @@ def decode(payload: bytes, spider: Spider | None) -> Request:
         raise DecodeError("not a request object (no 'url' string)")
     try:
         cls = _request_class(str(data.pop("_class"))) if "_class" in data else Request
-        if not data.keys() <= _attributes(cls):
+        if not data.keys() <= _shape(cls).names:
             data = {k: v for k, v in data.items() if k in cls.attributes}
         if isinstance(data.get("body"), str):
             data["body"] = data["body"].encode("latin-1")

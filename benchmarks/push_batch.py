@@ -52,12 +52,6 @@ def pushes(n: int) -> list[Push]:
     return out
 
 
-def redis_cpu(client: redis.Redis) -> float:
-    """Seconds of CPU redis-server has used."""
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
 async def run_once(url: str, admin: redis.Redis, batch: list[Push], size: int,
                    per_round: int) -> tuple[float, float, float]:
     """Save ``batch`` with scripts of ``size``: (wall us, Redis CPU us) per request, ms a
@@ -69,10 +63,11 @@ async def run_once(url: str, admin: redis.Redis, batch: list[Push], size: int,
                             Politeness(DomainLimits(0, 0.0), robots=False), batch_size=size)
         await frontier.open(describe("exact", 16, 0, 0))
         admin.config_resetstat()
-        cpu, started = redis_cpu(admin), time.perf_counter()
+        cpu, started = sitegen.cpu_seconds(admin.info("cpu")), time.perf_counter()
         for i in range(0, len(batch), per_round):
             await frontier.exchange(Outgoing(pushes=batch[i:i + per_round]))
-        wall, cpu = time.perf_counter() - started, redis_cpu(admin) - cpu
+        wall = time.perf_counter() - started
+        cpu = sitegen.cpu_seconds(admin.info("cpu")) - cpu
     finally:
         await client.aclose()
     script_ms = float(admin.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]) / 1000

@@ -157,8 +157,7 @@ class Counters:
         self.own_reads += 1
         calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()
                  if k.startswith("cmdstat_") and k != "cmdstat_info"}
-        return Reading(calls, int(info["total_reads_processed"]),
-                       float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
+        return Reading(calls, int(info["total_reads_processed"]), sitegen.cpu_seconds(info))
 
     def call(self, name: str, *args: Any) -> Any:
         """Run one of this script's own commands, to be left out of the deltas."""

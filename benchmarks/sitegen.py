@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -305,6 +306,11 @@ def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:
     calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()
              if k.startswith("cmdstat_")}
     return calls, int(info["total_reads_processed"])
+
+
+def cpu_seconds(info: dict[str, Any]) -> float:
+    """Seconds of CPU redis-server has used, from an ``INFO`` reply holding its cpu section."""
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def main() -> None:

@@ -28,8 +28,9 @@ from crawler.politeness import Politeness
 logger = logging.getLogger(__name__)
 
 ID_LENGTH = 16
-KIND_REQUEST = b"r"
-KIND_SEED = b"s"
+KIND_REQUEST = b"q"  # "<domain> <encoded request>"
+KIND_REQUEST_V1 = b"r"  # an earlier version's: the same, or "<request JSON>" alone
+KIND_SEED = b"s"  # the raw seed as it was in the start URLs
 RECLAIM_LIMIT = 1000
 HAND_OUT_AHEAD = 0.5  # seconds: a rate-limited request may be leased this long before its time
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
@@ -52,11 +53,15 @@ class Entry(NamedTuple):
 
     @classmethod
     def parse(cls, raw: bytes, hold: float = 0.0, gap: float = 0.0) -> Entry:
-        """Split a stored entry ``<id><kind><payload>``; a request's payload is
-        ``<domain> <encoded request>``."""
+        """Split a stored entry ``<id><kind><payload>`` (``lua/lib.lua``'s ``domain_at``
+        reads the same format); a request's payload is ``<domain> <encoded request>``."""
         kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
-        if kind == KIND_REQUEST and b" " in payload and not payload.startswith(b"{"):
-            domain, payload = payload.split(b" ", 1)  # (an earlier version's has no domain)
+        if kind == KIND_REQUEST_V1:  # an earlier version's: its JSON starts with "{"
+            kind = KIND_REQUEST
+            if payload.startswith(b"{"):
+                payload = b" " + payload
+        if kind == KIND_REQUEST:
+            domain, _, payload = payload.partition(b" ")
         return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
                    domain.decode("utf-8", "replace"), payload, hold, gap)
 
@@ -81,7 +86,12 @@ class Push(NamedTuple):
 
 @dataclass
 class Outgoing:
-    """What a node sends in one exchange."""
+    """What a node sends in one exchange.
+
+    ``acks`` are saved in one atomic script with the first ``batch_size`` pushes: an ack
+    whose request yielded pushes beyond those must wait until a round saved them, or a
+    refused script could leave a parent acknowledged and its children unsaved.
+    """
 
     pushes: list[Push] = field(default_factory=list)
     dead: list[tuple[Entry, str]] = field(default_factory=list)
@@ -90,7 +100,7 @@ class Outgoing:
     failed: list[tuple[str, str]] = field(default_factory=list)
     renew: list[str] = field(default_factory=list)
     pop: int = 0
-    suspects_ok: bool = True  # may the pop include an entry that failed before?
+    suspects_ok: bool = True  # may the pop include an entry that failed twice or more?
     heartbeat: dict[str, Any] | None = None
     reclaim: bool = False
     crawl_delays: dict[str, float] = field(default_factory=dict)  # robots.txt, per domain
@@ -122,7 +132,9 @@ class Incoming:
     cluster: ClusterView | None = None
     error: Exception | None = None  # a step Redis refused; the others' results are here
     sent: bool = False  # whether anything went to Redis (an empty round sends nothing)
-    suspect: str | None = None  # id of the popped entry that failed before, if any
+    suspect: str | None = None  # id of the popped entry that failed twice or more, if any
+    saved: list[range] = field(default_factory=list)  # the indexes of the pushes saved
+    acks_saved: bool = False  # whether the acks and dead letters were saved
     # after a pop: seconds until a queued domain may be served again (inf: none queued)
     next_ready: float | None = None
     wanted: int = 0  # entries the pop asked for
@@ -167,18 +179,53 @@ class Frontier:
             await self._create_bitmaps(self.layout)
         await self._migrate_single_queue()
 
+    async def previous_state(self) -> dict[str, Any] | None:
+        """The heartbeat state the nodes hash holds for this node's id (a previous life
+        of this node, or another node given the same ``SCHEDULER_NODE_ID``), with the
+        server's time as ``now``; None if there is none."""
+        raw = await self.client.hget(self.keys.nodes, self.node_id)
+        if raw is None:
+            return None
+        seconds, micros = await self.client.time()
+        try:
+            state: dict[str, Any] = dict(json.loads(raw))
+        except ValueError:
+            state = {}
+        return {**state, "now": seconds + micros / 1e6}
+
+    async def take_back_own_leases(self) -> int:
+        """End the leases a previous life of this node (same id) left, each counted as a
+        failed attempt ("node restarted"), so they go back to their queues at once
+        rather than when their leases expire; how many."""
+        owner = self.node_id.encode() + b" "
+        taken = 0
+        ids: list[bytes] = []
+        async for entry_id, value in self.client.hscan_iter(self.keys.leased, count=1000):
+            if value.startswith(owner):
+                ids.append(entry_id)
+        for start in range(0, len(ids), self.batch_size):
+            chunk = ids[start:start + self.batch_size]
+            back, dead = await scripts.RELEASE.run(
+                self.client, self._release_keys(),
+                [self.keys.queue, "failed", self.node_id, self.max_attempts,
+                 *[part for entry_id in chunk for part in (entry_id, "node restarted")]])
+            taken += int(back) + int(dead)
+        return taken
+
     async def _migrate_single_queue(self) -> None:
         """Move what an earlier version queued in one sorted set (the key that now prefixes
-        the domain queues) into the domain queues, so that an upgrade loses nothing."""
-        if await self.client.type(self.keys.queue) not in (b"zset", "zset"):
-            return
-        moved = 0
-        while step := int(await scripts.MIGRATE.run(
-                self.client, [self.keys.queue, self.keys.domains, self.keys.stats],
-                [self.keys.queue, self.batch_size])):
-            moved += step
-        logger.info("Moved %d requests queued by an earlier version into per-domain queues",
-                    moved)
+        the domain queues), or kept in its retry set, into the domain queues, so that an
+        upgrade loses nothing."""
+        for source in (self.keys.queue, self.keys.retry):
+            if await self.client.type(source) not in (b"zset", "zset"):
+                continue
+            moved = 0
+            while step := int(await scripts.MIGRATE.run(
+                    self.client, [source, self.keys.domains, self.keys.stats],
+                    [self.keys.queue, self.batch_size])):
+                moved += step
+            logger.info("Moved %d requests an earlier version kept in %s into per-domain "
+                        "queues", moved, source)
 
     async def _create_bitmaps(self, layout: BloomLayout) -> None:
         """Create the Bloom bitmaps whole (SET NX of zeros), so none is grown by SETBIT."""
@@ -216,53 +263,55 @@ class Frontier:
         got.sent, got.wanted = True, out.pop
         return got
 
-    def _queue_all(self, pipe: Any, out: Outgoing) -> list[str]:
-        """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each step."""
-        plan: list[str] = []
+    def _queue_all(self, pipe: Any, out: Outgoing) -> list[tuple[str, range]]:
+        """Queue the scripts that carry ``out`` on ``pipe``, in the safe order; name each
+        step (with the indexes of the pushes it saves)."""
+        plan: list[tuple[str, range]] = []
+        nothing = range(0)
         if out.crawl_delays:
             scripts.ROBOTS.queue(pipe, [self.keys.robots, self.keys.pace],
                                  [part for pair in out.crawl_delays.items() for part in pair])
-            plan.append("robots")
-        if out.dead:
-            pipe.lpush(self.keys.dead, *[self._dead_letter(e, why) for e, why in out.dead])
-            plan.append("dead")
+            plan.append(("robots", nothing))
         size = self.batch_size
-        chunks = [out.pushes[i:i + size] for i in range(0, len(out.pushes), size)]
-        if out.acks or out.dead:
-            chunks = chunks or [[]]
-        for number, chunk in enumerate(chunks, start=1):
-            last = number == len(chunks)  # the acks go with the last of the pushes
-            self._queue_push(pipe, chunk, out.acks if last else [],
-                             [e.id for e, _ in out.dead] if last else [])
-            plan.append("push")
+        chunks = [range(i, min(i + size, len(out.pushes))) for i in range(0, len(out.pushes), size)]
+        if not chunks and (out.acks or out.dead):
+            chunks = [nothing]
+        for number, chunk in enumerate(chunks):
+            # The acks ride with the first script: in one with the pushes when they fit in
+            # one; the caller sends acks of requests whose children are in later scripts
+            # only once those are saved (see ``Outgoing``).
+            first = number == 0
+            self._queue_push(pipe, [out.pushes[i] for i in chunk], out.acks if first else [],
+                             out.dead if first else [])
+            plan.append(("push+acks" if first else "push", chunk))
         if out.failed:
             scripts.RELEASE.queue(
                 pipe, self._release_keys(),
                 [self.keys.queue, "failed", self.node_id, self.max_attempts,
                  *[part for pair in out.failed for part in pair]])
-            plan.append("failed")
+            plan.append(("failed", nothing))
         if out.release:
             scripts.RELEASE.queue(pipe, self._release_keys(),
                                   [self.keys.queue, "ids", self.node_id, *out.release])
-            plan.append("release")
+            plan.append(("release", nothing))
         if out.renew:
             scripts.RENEW.queue(pipe, [self.keys.leased, self.keys.deadlines],
                                 [self.node_id, self.lease_seconds, *out.renew])
-            plan.append("renew")
+            plan.append(("renew", nothing))
         if out.reclaim:
             scripts.RELEASE.queue(pipe, self._release_keys(),
                                   [self.keys.queue, "expired", RECLAIM_LIMIT, self.max_attempts])
-            plan.append("reclaim")
+            plan.append(("reclaim", nothing))
         if out.pop:
             scripts.POP.queue(
                 pipe,
                 [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.start_urls,
-                 self.keys.sequence, self.keys.retry, self.keys.inflight, self.keys.pace,
+                 self.keys.sequence, self.keys.attempts, self.keys.inflight, self.keys.pace,
                  self.keys.robots, self.keys.stats],
                 [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok),
                  self.keys.queue, *self._limits],
             )
-            plan.append("pop")
+            plan.append(("pop", nothing))
         if out.heartbeat is not None:
             scripts.HEARTBEAT.queue(
                 pipe,
@@ -271,13 +320,14 @@ class Frontier:
                 [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES,
                  FORGET_NODE_SECONDS],
             )
-            plan.append("heartbeat")
+            plan.append(("heartbeat", nothing))
         return plan
 
     def _queue_push(self, pipe: Any, pushes: list[Push], done: list[str],
-                    dead: list[str]) -> None:
-        """Queue push.lua for ``pushes``, acknowledging ``done`` and ``dead``; the requests
-        go packed in one argument (see push.lua)."""
+                    dead: list[tuple[Entry, str]]) -> None:
+        """Queue push.lua for ``pushes``, acknowledging ``done`` and the ``dead`` entries
+        (whose dead letters it stores); the requests go packed in one argument (see
+        push.lua)."""
         assert self.layout is not None, "Frontier.open() was not awaited"
         locate = self.layout.locate
         bucket_index: dict[str, int] = {}
@@ -287,21 +337,23 @@ class Frontier:
             fp_field = b""
             if push.fingerprint is not None:
                 bucket, fp_field = locate(push.fingerprint)
-                index = bucket_index.setdefault(bucket, len(bucket_index) + 8)
+                index = bucket_index.setdefault(bucket, len(bucket_index) + 9)
                 if push.dont_filter:
                     index = -index
             payload = KIND_REQUEST + push.domain.encode() + b" " + push.payload
             packed += (b"%d %d %d %d " % (index, push.priority, len(fp_field), len(payload)),
                        fp_field, payload)
         keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
-                self.keys.deadlines, self.keys.attempts, self.keys.inflight, *bucket_index]
+                self.keys.deadlines, self.keys.attempts, self.keys.inflight, self.keys.dead,
+                *bucket_index]
         scripts.PUSH.queue(pipe, keys, [self.order, self.layout.spec, self.node_id,
-                                        " ".join(done), " ".join(dead), self.keys.queue,
-                                        len(pushes), b"".join(packed)])
+                                        " ".join(done), " ".join(e.id for e, _ in dead),
+                                        self.keys.queue, len(pushes), b"".join(packed),
+                                        *[self._dead_letter(e, why) for e, why in dead]])
 
     def _release_keys(self) -> list[str]:
         return [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.stats,
-                self.keys.attempts, self.keys.dead, self.keys.retry, self.keys.inflight]
+                self.keys.attempts, self.keys.dead, self.keys.inflight]
 
     def _dead_letter(self, entry: Entry, reason: str) -> str:
         return json.dumps({
@@ -310,32 +362,46 @@ class Frontier:
         })
 
     @staticmethod
-    def _read(plan: list[str], results: list[Any]) -> Incoming:
+    def _read(plan: list[tuple[str, range]], results: list[Any]) -> Incoming:
         """What the steps that succeeded brought back; the first error, if any, in ``error``."""
         got = Incoming()
-        for step, result in zip(plan, results, strict=True):
+        for (step, pushes), result in zip(plan, results, strict=True):
             if isinstance(result, Exception):
                 got.error = got.error or result
-            elif step == "push":
+            elif step in ("push", "push+acks"):
                 got.added += int(result[0])
                 got.duplicates += int(result[1])
                 got.acked += int(result[2])
+                got.saved.append(pushes)
+                got.acks_saved = got.acks_saved or step == "push+acks"
             elif step in ("reclaim", "failed"):
                 got.reclaimed += int(result[0]) if step == "reclaim" else 0
                 got.poisoned += int(result[1])
             elif step == "pop":
-                suspects, next_ready, sizes, entries = result
+                isolated, next_ready, sizes, entries = result
                 got.popped = _split_popped(sizes, entries)
-                got.suspect = got.popped[0].id if suspects else None
+                got.suspect = isolated.decode() if isolated else None
                 got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
             elif step == "heartbeat":
                 now, queued, leased, seeds, enqueued, control, flat = result
-                nodes = {
-                    flat[i].decode(): json.loads(flat[i + 1]) for i in range(0, len(flat), 2)
-                }
+                nodes = _node_states(flat)
                 got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
                                           int(enqueued), nodes, control.decode())
         return got
+
+
+def _node_states(flat: list[bytes]) -> dict[str, dict[str, Any]]:
+    """The nodes hash's ``id, JSON state`` pairs; a state that is not a JSON object (no
+    node of this engine wrote it) is skipped."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(flat), 2):
+        try:
+            state = json.loads(flat[i + 1])
+        except ValueError:
+            continue
+        if isinstance(state, dict):
+            nodes[flat[i].decode("utf-8", "replace")] = state
+    return nodes
 
 
 def _split_popped(sizes: bytes, entries: bytes) -> list[Entry]:

@@ -64,8 +64,8 @@ class CrawlKeys:
 
     @property
     def retry(self) -> str:
-        """Sorted set like the queue, of entries that failed once: popped one a batch, so
-        that a request that crashes nodes never takes the same batch-mates down twice."""
+        """Sorted set in which earlier versions kept entries that failed before; a node
+        moves what it holds back into the domain queues when it opens the crawl."""
         return self._key("retry")
 
     @property

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 MAX_BACKOFF = 10.0
 CLOSE_RETRY_SECONDS = 30.0
+FRONTIER_ERROR = "frontier_error"  # the close reason when the frontier task failed
+failed_crawls: set[str] = set()  # crawls of this process closed for it (exit status 1)
 
 
 class FrontierSync:
@@ -52,7 +54,8 @@ class FrontierSync:
         self.nextcall = nextcall
         self.url = url
         self.pushes: list[Push] = []
-        self.acks: list[str] = []
+        self.acks: list[str] = []  # done requests whose children may wait in ``pushes``
+        self.acks_ready: list[str] = []  # done requests whose children are all saved
         self.dead: list[tuple[Entry, str]] = []
         self.handed: dict[Request, str] = {}
         self.failures: dict[Request, str] = {}
@@ -75,12 +78,27 @@ class FrontierSync:
         self._waiting_logged = False
         self._started = time.time()
         self._rate: deque[tuple[float, int]] = deque(maxlen=120)
+        self._sent_acks = (0, 0, 0)  # the last Outgoing's (ready, pending, all pending) acks
 
     # -- what the scheduler tells it -------------------------------------------------
     def start(self) -> None:
         """Start the loop on the running asyncio event loop."""
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(self._ended)
         self._wake.set()  # the first round at once: the engine is waiting for requests
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The loop ended: if not by ``stop``, the node cannot go on; close the spider
+        (reason ``frontier_error``) rather than hang alive without fetching."""
+        if self.stopping or task.cancelled():
+            return
+        exc = task.exception()
+        logger.error("The frontier task stopped (%s: %s); closing the spider (reason %s) so "
+                     "that a supervisor restarts the node; its leases go back to the queue",
+                     type(exc).__name__, exc, FRONTIER_ERROR)
+        logger.debug("The frontier task's traceback", exc_info=exc)
+        failed_crawls.add(self.frontier.keys.crawl)
+        self.scheduler.stop_crawl(reason=FRONTIER_ERROR)
 
     def push(self, push: Push) -> None:
         """Queue a request for the next round."""
@@ -118,19 +136,25 @@ class FrontierSync:
         self.stopping = True
         self._wake.set()
         if self._task is not None:
-            await self._task
+            try:
+                await self._task
+            except Exception:  # already logged, and the spider is closing for it
+                logger.debug("The frontier task had failed", exc_info=True)
         self._collect_done()
         release = self.handed_back + self.scheduler.drop_leased()  # not started: others will
         release += list(self.handed.values())  # never finished: another node will fetch it
         self.handed.clear()
-        out = self._outgoing(pop=0, beat=False)
-        out.release = release
         deadline = time.monotonic() + CLOSE_RETRY_SECONDS
         while True:
+            out = self._outgoing(pop=0, beat=False)
+            out.release = release
             try:
                 got = await self.frontier.exchange(out)
+                self._forget_saved(out, got)
                 if got.error is not None:
                     raise got.error
+                if self.pushes or self.acks or self.acks_ready or self.dead:
+                    continue  # pushes that took several scripts: their acks go now
                 await self.frontier.client.hdel(self.frontier.keys.nodes, self.frontier.node_id)
                 break
             except (redis.RedisError, OSError) as exc:
@@ -139,7 +163,7 @@ class FrontierSync:
                         "Redis at %s unreachable or refusing at close (%s): %d new requests "
                         "and %d acks not saved; the leases of this node's requests expire and "
                         "other nodes fetch them again, so nothing is lost", redact(self.url),
-                        exc, len(out.pushes), len(out.acks))
+                        exc, len(self.pushes), len(self.acks) + len(self.acks_ready))
                     return
                 await asyncio.sleep(1.0)
         logger.info("Frontier closed: %d requests handed back", len(release))
@@ -216,12 +240,10 @@ class FrontierSync:
         if got.sent:
             self.stats.inc_value("frontier/round_trips")
             self._last_round = now
+        self._forget_saved(out, got)  # what was saved is never sent twice
         if got.error is not None:
             self._apply(got)  # what did succeed (a pop's leases above all) is not lost
-            raise got.error  # the rest stays queued here and goes again
-        del self.pushes[:len(out.pushes)]
-        del self.acks[:len(out.acks)]
-        del self.dead[:len(out.dead)]
+            raise got.error  # the rest stays queued here and goes again (idempotent)
         del self.failed_ids[:len(out.failed)]
         del self.handed_back[:len(out.release)]
         for domain in out.crawl_delays:
@@ -232,7 +254,7 @@ class FrontierSync:
         if beat:
             self._last_beat = now
         self._apply(got)
-        if self.pushes or self.dead or (want and len(got.popped) == want and
+        if self.pushes or self.dead or self.acks_ready or (want and len(got.popped) == want and
                                         len(self.scheduler) < self.config.prefetch):
             self._wake.set()
 
@@ -253,16 +275,42 @@ class FrontierSync:
         renew_due = time.monotonic() - self._last_renew >= self.config.lease_seconds / 3
         renew: list[str] = []
         if renew_due:
-            renew = list(self.handed.values()) + self.scheduler.leased_ids()
+            # (and the done ones whose acks wait for their children to be saved)
+            renew = [*self.handed.values(), *self.scheduler.leased_ids(), *self.acks,
+                     *self.acks_ready]
+        # The acks go in one script with the first batch of pushes (see Outgoing): those
+        # whose children may be in a later batch wait until a round has saved them.
+        pending = self.acks if len(self.pushes) <= self.config.batch_size else []
+        self._sent_acks = (len(self.acks_ready), len(pending), len(self.acks))
         return Outgoing(
-            pushes=list(self.pushes), dead=list(self.dead), acks=list(self.acks),
+            pushes=list(self.pushes), dead=list(self.dead), acks=self.acks_ready + pending,
             failed=list(self.failed_ids),
             renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
             crawl_delays=dict(self.crawl_delays), release=list(self.handed_back),
         )
 
+    def _forget_saved(self, out: Outgoing, got: Incoming) -> None:
+        """Drop from the local lists what ``out`` saved, even if another step failed: a
+        push saved twice would enqueue a ``dont_filter`` request twice."""
+        saved = {i for chunk in got.saved for i in chunk}
+        if len(saved) == len(out.pushes):
+            del self.pushes[:len(out.pushes)]
+        elif saved:
+            self.pushes[:len(out.pushes)] = [
+                p for i, p in enumerate(out.pushes) if i not in saved]
+        ready, pending, waiting = self._sent_acks  # ``waiting``: children in ``out.pushes``
+        if got.acks_saved:
+            del self.acks_ready[:ready]
+            del self.acks[:pending]
+            del self.dead[:len(out.dead)]
+            waiting -= pending
+        if waiting and len(saved) == len(out.pushes):
+            self.acks_ready += self.acks[:waiting]  # their children are saved now
+            del self.acks[:waiting]
+
     def _node_state(self) -> dict[str, Any]:
-        busy = (len(self.scheduler) or self.handed or self.pushes or self.acks or self.dead
+        busy = (len(self.scheduler) or self.handed or self.pushes or self.acks
+                or self.acks_ready or self.dead or self.scheduler.local
                 or self.failed_ids or self.handed_back)
         now = time.monotonic()
         if busy:
@@ -350,11 +398,12 @@ class FrontierSync:
                 return
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
-            for request in seeds.requests_from_raw(entry.payload, spider):
+            for request in list(seeds.requests_from_raw(entry.payload, spider)):
                 self.scheduler.enqueue_request(request)
             self.acks.append(entry.id)  # sent with the pushes above, in the same script
             self._settled(entry.id)
-        except (DecodeError, seeds.SeedError) as exc:
+        except Exception as exc:  # any entry a node cannot turn into requests: the spider's
+            # make_request_from_data, a form value, a meta of the wrong type ...
             self._settled(entry.id)
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,

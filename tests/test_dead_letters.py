@@ -27,7 +27,8 @@ def test_garbage_and_pickles_in_the_queue_do_not_stop_the_crawl(
         redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
     marker = tmp_path / "pickle-ran"
     garbage = [b"r" + pickle.dumps(_Payload(marker)), b"rnot json", b'r{"url": 3}', b"xunknown"]
-    queue_raw(client, KEYS, {f"{i:016d}".encode() + g: -10 for i, g in enumerate(garbage)})
+    # (ids a node never gives: the sequence numbers the seeds get must not collide)
+    queue_raw(client, KEYS, {f"9{i:015d}".encode() + g: -10 for i, g in enumerate(garbage)})
     client.rpush(KEYS.start_urls, small_site.page(0), "ftp://not-http/")
     log = tmp_path / "node.log"
 

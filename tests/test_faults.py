@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 import redis
+from scrapy import Request
+from scrapy.settings import Settings
+from scrapy.utils.request import RequestFingerprinter
 
+from crawler.config import FrontierConfig
+from crawler.fingerprints import layout_from_json
+from crawler.items import read_items
 from crawler.keys import CrawlKeys
 from tests.conftest import (
     RedisServer,
@@ -23,9 +29,11 @@ from tests.conftest import (
     run_scrapy,
     serve,
     start_node,
+    start_site,
     wait_all,
 )
 from tests.helpers import expected_titles, export_titles
+from tests.spiders.fanout import FANOUT, page_url
 
 KEYS = CrawlKeys("crawl", "site")
 FAST_FAILOVER = {"SCHEDULER_LEASE_SECONDS": "2", "SCHEDULER_NODE_TIMEOUT": "2",
@@ -141,3 +149,43 @@ def test_redis_refusing_writes_for_a_while_loses_nothing(
     assert wait_all([node]) == [0]
     assert export_titles(redis_url, tmp_path) == expected_titles(small_site.pages)
     assert "refused a batch" in log.read_text() and "maxmemory" in log.read_text()
+
+
+def test_a_parent_is_acked_only_once_every_chunk_of_its_children_is_saved(
+        redis_url: str, client: redis.Redis, tmp_path: Path) -> None:
+    # Page 0 yields 12 children, saved in 3 push scripts of 4; Redis refuses the middle
+    # one (its first child's fingerprint bucket has the wrong type), then the node dies.
+    # The children are dont_filter: one saved twice would be fetched twice.
+    server, small_site = start_site(20)
+    keys = CrawlKeys("crawl", "fanout")
+    settings = {**FAST_FAILOVER, "SPIDER_MODULES": "spiders,tests.spiders",
+                "SCHEDULER_BATCH_SIZE": "4"}
+    config = FrontierConfig.from_settings(Settings(settings))
+    layout = layout_from_json(keys, config.fingerprint_layout())
+    fingerprinter = RequestFingerprinter()
+    buckets = [layout.locate(fingerprinter.fingerprint(Request(page_url(small_site.url, i))))[0]
+               for i in range(1, FANOUT + 1)]
+    middle = buckets[4]
+    assert buckets.count(middle) == 1, "pick other pages: the bucket is shared"
+    client.set(middle, "not a hash")
+    client.rpush(keys.start_urls, small_site.page(0))
+    log = tmp_path / "node.log"
+    node = start_node(redis_url, log, spider="fanout", **settings)
+    deadline = time.monotonic() + 60
+    while "refused a batch" not in log.read_text() or client.xlen(keys.items) < 9:
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+    time.sleep(4)  # the node retries the refused round 3 times (backoff 0.25, 0.5, 1, 2 s)
+    node.send_signal(signal.SIGKILL)
+    node.wait()
+    hits = small_site.hits()
+    assert [hits.get(i, 0) for i in (*range(1, 5), *range(9, 13))] == [1] * 8  # no replay
+
+    client.delete(middle)
+    assert wait_all([start_node(redis_url, log, spider="fanout", **settings)]) == [0]
+    titles = {item["title"] for _, item in read_items(client, keys)}
+    server.terminate()
+    server.wait(10)
+    assert server.stdout is not None
+    server.stdout.close()
+    assert titles == {f"Page {i}" for i in range(FANOUT + 1)}

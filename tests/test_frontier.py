@@ -18,7 +18,7 @@ from scrapy.settings import Settings
 from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
 from crawler.fingerprints import BloomLayout, ExactLayout, describe
-from crawler.frontier import KIND_SEED, Entry, Frontier, Outgoing, Push
+from crawler.frontier import KIND_REQUEST, KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.keys import CrawlKeys
 from crawler.monitor import crawl_status
 from crawler.politeness import DomainLimits, Politeness
@@ -157,32 +157,53 @@ def test_expired_leases_are_reclaimed_by_any_node(redis_url: str, client: redis.
         got = await f.exchange(Outgoing(reclaim=True, pop=10))
         second = await f.exchange(Outgoing(pop=10))
         return got.reclaimed, urls(got.popped), urls(second.popped)
-    # Reclaimed entries are suspects: they come back one a batch, never together.
-    assert run(redis_url, reclaim, node="alive") == (2, ["a"], ["b"])
+    # Entries that failed once travel together: a killed node's work is back at once.
+    assert run(redis_url, reclaim, node="alive") == (2, ["a", "b"], [])
     assert client.hget(KEYS.stats, "reclaimed") == b"2"
 
 
-def test_a_retried_entry_shares_its_batch_with_fresh_ones_only(redis_url: str) -> None:
+async def fail_twice(f: Frontier, n: int) -> None:
+    """Pop ``n`` entries and fail each twice (they become entries that travel alone)."""
+    for _ in range(2):
+        ids = [e.id for e in (await f.exchange(Outgoing(pop=n))).popped]
+        await f.exchange(Outgoing(failed=[(i, "crash") for i in ids]))
+
+
+def test_an_entry_failed_twice_shares_its_batch_with_fresh_ones_only(redis_url: str) -> None:
     async def body(f: Frontier) -> list[list[str]]:
         await f.exchange(Outgoing(pushes=[push("x"), push("y")]))
-        ids = [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
-        await f.exchange(Outgoing(failed=[(i, "crash") for i in ids],
-                                  pushes=[push("fresh1"), push("fresh2")]))
-        return [urls((await f.exchange(Outgoing(pop=2))).popped) for _ in range(3)]
-    assert run(redis_url, body) == [["x", "fresh1"], ["y", "fresh2"], []]
+        await fail_twice(f, 2)
+        await f.exchange(Outgoing(pushes=[push(f"fresh{i}") for i in range(1, 5)]))
+        return [urls((await f.exchange(Outgoing(pop=3))).popped) for _ in range(3)]
+    # Each batch holds one of them, filled up past the other with fresh entries.
+    assert run(redis_url, body) == [["x", "fresh1", "fresh2"], ["y", "fresh3", "fresh4"], []]
 
 
 def test_a_node_holding_a_suspect_gets_no_other(redis_url: str) -> None:
     async def body(f: Frontier) -> tuple[list[str], str | None, list[str], str | None]:
         await f.exchange(Outgoing(pushes=[push("x")]))
-        ids = [e.id for e in (await f.exchange(Outgoing(pop=1))).popped]
-        await f.exchange(Outgoing(failed=[(ids[0], "crash")], pushes=[push("fresh")]))
+        await fail_twice(f, 1)
+        await f.exchange(Outgoing(pushes=[push("fresh")]))
         held = await f.exchange(Outgoing(pop=5, suspects_ok=False))
         free = await f.exchange(Outgoing(pop=5))
         return urls(held.popped), held.suspect, urls(free.popped), free.suspect
     fresh, none, retried, suspect = run(redis_url, body)
     assert (fresh, none, retried) == (["fresh"], None, ["x"])
     assert suspect is not None
+
+
+def test_a_killed_nodes_leases_drain_at_the_clusters_speed(redis_url: str) -> None:
+    async def die(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[push(f"https://d{i % 4}/{i}") for i in range(64)],
+                                  pop=64))
+    run(redis_url, die, node="dead", lease=0.2)
+    asyncio.run(asyncio.sleep(0.3))
+
+    async def reclaim(f: Frontier) -> tuple[int, int]:
+        got = await f.exchange(Outgoing(reclaim=True, pop=64))
+        return got.reclaimed, len(got.popped)
+    # All 64 come back in the one batch after the reclaim, whatever their domains.
+    assert run(redis_url, reclaim, node="alive") == (64, 64)
 
 
 def test_renewed_leases_are_not_reclaimed(redis_url: str) -> None:
@@ -215,7 +236,7 @@ def test_seeds_top_up_a_short_queue(redis_url: str, client: redis.Redis) -> None
         await f.exchange(Outgoing(pushes=[push("q")]))
         return (await f.exchange(Outgoing(pop=5))).popped
     popped = run(redis_url, body)
-    assert [e.kind for e in popped] == [b"r", KIND_SEED, KIND_SEED]
+    assert [e.kind for e in popped] == [KIND_REQUEST, KIND_SEED, KIND_SEED]
     assert urls(popped)[1:] == ["https://s1", '{"url": "https://s2"}']
     assert client.llen(KEYS.start_urls) == 0 and client.hlen(KEYS.leased) == 3
 
@@ -260,7 +281,7 @@ def test_an_entry_that_keeps_failing_becomes_a_dead_letter_with_its_history(
     assert run(redis_url, body) == [(2, 0), (2, 0), (2, 1)]
     assert client.zcard(KEYS.domain_queue(DOMAIN)) == 1 and client.hlen(KEYS.leased) == 0
     (letter,) = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
-    assert letter["entry"] == f"r{DOMAIN} poison"
+    assert letter["entry"] == f"q{DOMAIN} poison"
     assert letter["reason"] == "poison: failed 3 times, last: ValueError: try 2"
     assert [h["reason"] for h in letter["history"]] == [f"ValueError: try {i}" for i in range(3)]
     assert client.hlen(KEYS.attempts) == 0
@@ -435,8 +456,9 @@ def test_a_queue_of_an_earlier_version_is_moved_into_domain_queues(
         return [(e.domain, e.payload.decode()[:30]) for e in
                 (await f.exchange(Outgoing(pop=10))).popped]
     popped = run(redis_url, body)
-    assert sorted(d for d, _ in popped) == ["", "::1", "a.example", "b.example"]
-    assert ("", "not json") in popped
+    # (garbage an earlier version could not have written is read as "<domain> <request>")
+    assert sorted(d for d, _ in popped) == ["::1", "a.example", "b.example", "not"]
+    assert ("not", "json") in popped
     assert client.exists(KEYS.queue) == 0 and client.hget(KEYS.stats, "queued") == b"0"
 
 

@@ -1,7 +1,8 @@
 """``scrapy crawl NAME``: Scrapy's own command, which first checks that Redis answers.
 
 A node that cannot reach Redis says so in one line (address shown, password hidden)
-and exits with status 1, instead of failing inside the engine with a traceback.
+and exits with status 1, instead of failing inside the engine with a traceback. A node
+whose frontier task failed (the spider closed with reason ``frontier_error``) exits 1 too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from crawler import connection
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
+from crawler.sync import failed_crawls
 
 
 class Command(ScrapyCrawlCommand):
@@ -29,3 +31,5 @@ class Command(ScrapyCrawlCommand):
             self.exitcode = 1
             return
         super().run(args, opts)
+        if failed_crawls:  # closed with reason frontier_error: a supervisor restarts it
+            self.exitcode = 1

@@ -1,10 +1,13 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
 
 -- The domain of the entry whose kind byte is at position `k` of string s ("" for a raw
--- seed): an entry is "<16-digit id><kind><payload>", a request's payload "<domain>
--- <request>" (an earlier version's, "<request JSON>", counts for domain "").
+-- seed). An entry is "<16-digit id><kind><payload>" (Entry in crawler/frontier.py mirrors it):
+-- kind "q" a request, its payload "<domain> <request>"; kind "s" a raw seed; kind "r" a
+-- request stored by an earlier version: "<domain> <request>", or "<request JSON>" alone
+-- (domain ""), told apart by the "{" that only the JSON starts with.
 local function domain_at(s, k)
-  if string.sub(s, k, k) ~= 'r' or string.sub(s, k + 1, k + 1) == '{' then return '' end
+  local kind = string.sub(s, k, k)
+  if kind ~= 'q' and (kind ~= 'r' or string.sub(s, k + 1, k + 1) == '{') then return '' end
   local space = string.find(s, ' ', k + 1, true)
   return space and string.sub(s, k + 1, space - 1) or ''
 end

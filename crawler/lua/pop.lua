@@ -1,18 +1,23 @@
 -- pop: lease up to N entries, spread over the domains that may be served now, within
 -- each domain's cluster-wide limits (requests in flight, one request per interval).
--- At most one entry comes from the retry set (entries that failed before: a node holds
--- one such suspect at a time, so a request that crashes nodes cannot drag the same
--- other requests down again); then the ready domains share the batch; seeds top it up.
+-- The ready domains share the batch; seeds top it up. An entry that failed before (a
+-- suspect: its history is in the attempts hash) is back in its domain's queue: one that
+-- failed once travels with any other (a killed node's leases come back at the cluster's
+-- speed), one that failed twice or more travels with no other such entry, and a node
+-- holds one of those at a time, so that a request that crashes nodes cannot drag the
+-- same other requests down with it again; the rest stay queued.
 -- KEYS[1] domains (sorted set: domain -> time it may next be served; only domains with
 --         queued entries, and lib.lua's SKIPLIST_KEEPER at +inf)   KEYS[2] leased hash
 -- KEYS[3] deadlines (id -> when its lease expires; and SKIPLIST_KEEPER)   KEYS[4] start_urls
--- KEYS[5] sequence   KEYS[6] retry set   KEYS[7] in-flight hash (domain -> leased count)
+-- KEYS[5] sequence   KEYS[6] attempts hash (id -> JSON list of its failed attempts)
+-- KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8] pace hash (domain -> time its latest request was handed out for; kept for
 --         paced domains, and for domains whose robots.txt is unread)
 -- KEYS[9] robots hash (domain -> robots.txt Crawl-delay seconds, 0 when none)
 -- KEYS[10] stats hash ("queued" counts the entries in the domain queues)
 -- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
--- ARGV[4] "1" if the node may take a suspect now (it holds none), else "0"
+-- ARGV[4] "1" if the node may take an entry that failed twice or more now (it holds
+--         none), else "0"
 -- ARGV[5] prefix of the domain queues: domain d queues in sorted set "<prefix>:<d>"
 -- ARGV[6] default limits "<max in flight, 0: none> <seconds between requests>"
 -- ARGV[7] per-domain limits, JSON {domain: [max in flight, seconds between]} or ""
@@ -20,17 +25,18 @@
 --         gets one request at a time, and its Crawl-delay widens the interval
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
--- An entry is "<16-digit id><kind><payload>"; kind "r" = request, its payload
--- "<domain> <encoded request>"; kind "s" = raw seed (no domain, no limits).
+-- An entry is "<16-digit id><kind><payload>" (see lib.lua's domain_at); kind "q" =
+-- request, its payload "<domain> <encoded request>"; kind "s" = raw seed (no domain, no
+-- limits); kind "r" = an earlier version's request.
 -- leased[id] = "<node> <score> <entry>" (score "+<score>" when the lease counts against
 -- its domain's in-flight cap), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
--- Returns {suspects (0 or 1), ms until a domain may next be served (-1: none queued),
---          sizes, entries}: the leased entries concatenated in one string (the suspect
---          first), and for each "<its length> <ms to hold it> <ms its domain's requests
---          keep apart>", all space-separated integers in `sizes` (one reply element per
---          batch, not three per entry: parsing a reply costs the node more than the script
---          costs Redis). Times are capped at MAX_SECONDS.
+-- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
+--          may next be served (-1: none queued), sizes, entries}: the leased entries
+--          concatenated in one string, and for each "<its length> <ms to hold it> <ms
+--          its domain's requests keep apart>", all space-separated integers in `sizes`
+--          (one reply element per batch, not three per entry: parsing a reply costs the
+--          node more than the script costs Redis). Times are capped at MAX_SECONDS.
 -- Entries taken from a queue are leased before the script takes any other: one HSET and
 -- one ZADD for each domain's share (and for the seeds).
 local n = tonumber(ARGV[1])
@@ -146,23 +152,58 @@ local function reschedule(d, b, drained)
   end
 end
 
-local suspects = 0
-if ARGV[4] == '1' then
-  local retried = redis.call('ZRANGE', KEYS[6], 0, 15, 'WITHSCORES')
-  for i = 1, #retried, 2 do
-    local d = domain_at(retried[i], 17)
-    local b = budget(d)
-    if b[1] > 0 then
-      redis.call('ZREM', KEYS[6], retried[i])
-      serve(d, b, {retried[i], retried[i + 1]})
-      reschedule(d, b, false)
-      suspects = 1
-      break
+-- Whether some entries have failed before (then each popped share is screened).
+local tracked = redis.call('HLEN', KEYS[6]) > 0
+local may_isolate = ARGV[4] == '1'
+local SCREEN_POPS = 4  -- pops of one domain's queue past entries this node may not take
+local isolated = ''  -- the id of the entry taken that failed twice or more
+
+-- Append to `kept` the popped pairs {entry, score, ...} this node may take now (an entry
+-- that failed twice or more: only alone, see the header), the others to `back`.
+local function screen(popped, kept, back)
+  if #popped == 0 then return end
+  if not tracked then
+    for _, v in ipairs(popped) do kept[#kept + 1] = v end
+    return
+  end
+  local ids = {}
+  for i = 1, #popped, 2 do ids[#ids + 1] = string.sub(popped[i], 1, 16) end
+  local histories = redis.call('HMGET', KEYS[6], unpack(ids))
+  for j, history in ipairs(histories) do
+    local entry, score = popped[2 * j - 1], popped[2 * j]
+    local alone = history and #cjson.decode(history) >= 2
+    if alone and (not may_isolate or isolated ~= '') then
+      back[#back + 1] = score
+      back[#back + 1] = entry
+    else
+      if alone then isolated = ids[j] end
+      kept[#kept + 1] = entry
+      kept[#kept + 1] = score
     end
   end
 end
 
-local want = n - #entries
+-- Pop up to `share` entries of domain d's queue this node may take now: past the entries
+-- it may not take (they go back after), a few pops deep, so they block no others.
+local function pop_share(d, share)
+  local q = prefix .. d
+  local kept, back = {}, {}
+  local drained = false
+  for _ = 1, SCREEN_POPS do
+    local missing = share - #kept / 2
+    if missing <= 0 or drained then break end
+    local popped = redis.call('ZPOPMIN', q, missing)
+    drained = #popped / 2 < missing
+    screen(popped, kept, back)
+  end
+  if #back > 0 then
+    redis.call('ZADD', q, unpack(back))
+    drained = false
+  end
+  return kept, drained
+end
+
+local want = n
 local queued = 0
 if want > 0 then
   local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want)
@@ -172,11 +213,11 @@ if want > 0 then
     local share = math.min(b[1], want, math.max(MIN_SHARE, math.ceil(want / (#ready - i + 1))))
     local drained = false
     if share > 0 then
-      local popped = redis.call('ZPOPMIN', prefix .. d, share)
+      local popped
+      popped, drained = pop_share(d, share)
       serve(d, b, popped)
       want = want - #popped / 2
       queued = queued + #popped / 2
-      drained = #popped / 2 < share
     end
     reschedule(d, b, drained)
   end
@@ -204,4 +245,4 @@ end
 local next_ready = -1
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #first > 0 and first[1] ~= SKIPLIST_KEEPER then next_ready = ms(tonumber(first[2]) - now) end
-return {suspects, next_ready, table.concat(sizes, ' '), table.concat(entries)}
+return {isolated, next_ready, table.concat(sizes, ' '), table.concat(entries)}

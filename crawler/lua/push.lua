@@ -1,13 +1,15 @@
 -- push: de-duplicate a batch of requests by fingerprint, enqueue the new ones, then
 -- acknowledge the requests that yielded them, in one atomic step: a parent is never
--- acknowledged without its children saved. (Its first write, INCRBY, is refused when
--- Redis is out of memory, and then nothing happens at all.)
+-- acknowledged without its children saved (a node whose children span several push
+-- scripts sends the acknowledgements only once every one of them is saved). Its first
+-- write, INCRBY, is refused when Redis is out of memory, and then nothing happens at all.
 -- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
 -- KEYS[1] domains (sorted set of domains with queued entries, and lib.lua's
 --         SKIPLIST_KEEPER; see pop.lua)
 -- KEYS[2] sequence counter   KEYS[3] stats hash   KEYS[4] leased hash   KEYS[5] deadlines
 -- KEYS[6] attempts hash   KEYS[7] in-flight hash (domain -> leased count)
--- KEYS[8..] fingerprint bucket hashes (or bitmaps), referred to by index below
+-- KEYS[8] dead letters list
+-- KEYS[9..] fingerprint bucket hashes (or bitmaps), referred to by index below
 -- ARGV[1] order: "priority" | "fifo" | "lifo"
 -- ARGV[2] fingerprint store: "exact:<re-crawl after N days, 0 never>", or
 --         "bloom:<k>:<bits per bitmap>". Exact fields hold the day they were seen
@@ -22,7 +24,9 @@
 --         bucket or bitmap (negative for a dont_filter request: its fingerprint is
 --         recorded, the request enqueued anyway; 0: no fingerprint at all), priority, F
 --         bytes of fingerprint field (exact) or h1 h2 as two big-endian uint32 (bloom), P
---         bytes of payload ("r<domain> <encoded request>")
+--         bytes of payload ("q<domain> <encoded request>")
+-- ARGV[9..] the dead letters of the ids dead, in their order: each is pushed on the dead
+--         letters list only if its lease ended here (a batch sent again adds none twice)
 -- Counts in stats: enqueued, queued (now in the domain queues), seen (new fingerprints),
 -- duplicates, done, dead.
 -- An acknowledged request frees its domain's in-flight slot: a domain waiting for one
@@ -103,9 +107,11 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 local mine = ARGV[3] .. ' '
 local acked = 0
 local ended = {}
--- Acknowledge the space-separated ids of string s, UNPACK_MAX ids a call.
+-- Acknowledge the space-separated ids of string s, UNPACK_MAX ids a call; returns the
+-- ids it acknowledged, as a set.
 local function ack(s, stat)
   local count = 0
+  local acknowledged = {}
   local all = {}
   for id in string.gmatch(s, '%S+') do all[#all + 1] = id end
   for from = 1, #all, UNPACK_MAX do
@@ -116,6 +122,7 @@ local function ack(s, stat)
       local id, v = all[i], values[i - from + 1]
       if v and string.sub(v, 1, #mine) == mine and not ended[id] then
         ended[id] = true  -- (an id named twice ends its lease once)
+        acknowledged[id] = true
         ids[#ids + 1] = id
         lease_ended(KEYS[7], KEYS[1], v, now)
       end
@@ -129,7 +136,17 @@ local function ack(s, stat)
   end
   if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end
   acked = acked + count
+  return acknowledged
 end
 ack(ARGV[4], 'done')
-ack(ARGV[5], 'dead')
+local dead = ack(ARGV[5], 'dead')
+local letters, number = {}, 0
+for id in string.gmatch(ARGV[5], '%S+') do
+  number = number + 1
+  if dead[id] then
+    letters[#letters + 1] = ARGV[8 + number]
+    dead[id] = nil
+  end
+end
+call_chunked('LPUSH', KEYS[8], letters)
 return {added, dups, acked}

@@ -1,9 +1,10 @@
 -- release: end leases early: hand entries back to their domain's queue with their score
--- (graceful stop), or count a failed attempt (callback raised, lease expired).
+-- (graceful stop), or count a failed attempt (callback raised, lease expired) and put the
+-- entry back in its domain's queue too, with its history in the attempts hash: pop.lua
+-- reads that history to keep an entry that failed twice apart from other suspects.
 -- KEYS[1] domains (see pop.lua)   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] stats
 -- KEYS[5] attempts hash (id -> JSON list of failed attempts)   KEYS[6] dead letters list
--- KEYS[7] retry sorted set: where failed and expired entries go back (popped one a batch)
--- KEYS[8] in-flight hash (domain -> leased count)
+-- KEYS[7] in-flight hash (domain -> leased count)
 -- ARGV[1] prefix of the domain queues   ARGV[2] mode:
 --   "ids"     hand back ARGV[4..], leased by node ARGV[3] (graceful stop; not an attempt)
 --   "failed"  node ARGV[3] failed ARGV[5], ARGV[6] ... (id, reason pairs); ARGV[4] = max attempts
@@ -39,7 +40,7 @@ for _, job in ipairs(todo) do
     local node, score, _, entry = parse_leased(v)
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
-    lease_ended(KEYS[8], KEYS[1], v, now)
+    lease_ended(KEYS[7], KEYS[1], v, now)
     local poisoned = false
     if reason then
       local history = cjson.decode(redis.call('HGET', KEYS[5], id) or '[]')
@@ -55,10 +56,7 @@ for _, job in ipairs(todo) do
         redis.call('HSET', KEYS[5], id, cjson.encode(history))
       end
     end
-    if reason and not poisoned then
-      redis.call('ZADD', KEYS[7], score, entry)
-      back = back + 1
-    elseif not reason then
+    if not poisoned then
       local d = domain_at(entry, 17)
       redis.call('ZADD', prefix .. d, score, entry)
       redis.call('ZADD', KEYS[1], 'NX', now, d)

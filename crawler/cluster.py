@@ -8,16 +8,45 @@ while its last beat is younger than ``SCHEDULER_NODE_TIMEOUT``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from typing import Any
 
 from crawler.frontier import ClusterView
 
+STATEFUL_NAME = re.compile(r".+-\d+")  # a Kubernetes StatefulSet pod's name: NAME-ORDINAL
 
-def new_node_id() -> str:
-    """A node id that says where the node runs: ``host:pid:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+def new_node_id(configured: str | None) -> str:
+    """This node's id: ``SCHEDULER_NODE_ID`` if set, else a stable name the platform gives
+    (a StatefulSet pod's hostname, under Kubernetes), else ``host:pid:random``. A node
+    restarted with a stable id takes its own leases back at once."""
+    if configured is not None:
+        return configured
+    host = socket.gethostname()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and STATEFUL_NAME.fullmatch(host):
+        return host
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def same_node_elsewhere(state: dict[str, Any], now: float, node_timeout: float) -> bool:
+    """Whether the live node whose heartbeat ``state`` carries this process's id is another
+    process (a second node given the same id), not this node's previous life."""
+    if not is_live(state, now, node_timeout):
+        return False
+    if state.get("host") != socket.gethostname():
+        return True
+    pid = int(state.get("pid", 0))
+    if pid in (0, os.getpid()):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_live(state: dict[str, Any], now: float, node_timeout: float) -> bool:

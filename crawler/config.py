@@ -39,9 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_QUEUE_CLASS": None,
     "SCHEDULER_PREFETCH": 64,
     "SCHEDULER_BATCH_SIZE": 500,
-    "SCHEDULER_LEASE_SECONDS": 120.0,
+    "SCHEDULER_LEASE_SECONDS": 10.0,
     "SCHEDULER_HEARTBEAT_SECONDS": 1.0,
-    "SCHEDULER_NODE_TIMEOUT": 30.0,
+    "SCHEDULER_NODE_TIMEOUT": 10.0,
+    "SCHEDULER_NODE_ID": None,
     "SCHEDULER_FLUSH_DELAY": 0.005,
     "SCHEDULER_MAX_ATTEMPTS": 5,
     "MAX_IDLE_TIME_BEFORE_CLOSE": 10.0,
@@ -73,6 +74,16 @@ def _check_dsn(dsn: str) -> None:
                           "postgresql://USER:PASSWORD@HOST:PORT/DB or key=value pairs") from None
 
 
+def _node_id(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.isprintable() or " " in text or len(text) > 200:
+        raise ConfigError(f"setting SCHEDULER_NODE_ID={text[:60]!r} must be up to 200 "
+                          "printable characters without spaces")
+    return text
+
+
 @dataclass(frozen=True)
 class FrontierConfig:
     """The engine's settings, typed and checked (defaults in ``DEFAULTS``)."""
@@ -95,6 +106,7 @@ class FrontierConfig:
     lease_seconds: float
     heartbeat_seconds: float
     node_timeout: float
+    node_id: str | None
     flush_delay: float
     max_attempts: int
     idle_timeout: float
@@ -199,6 +211,7 @@ class FrontierConfig:
             lease_seconds=number("SCHEDULER_LEASE_SECONDS", 1),
             heartbeat_seconds=number("SCHEDULER_HEARTBEAT_SECONDS", 0.1),
             node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),
+            node_id=_node_id(settings.get("SCHEDULER_NODE_ID")),
             flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
             max_attempts=int(number("SCHEDULER_MAX_ATTEMPTS", 1)),
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),

@@ -22,7 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler import admin, codec, connection
-from crawler.cluster import new_node_id
+from crawler.cluster import new_node_id, same_node_elsewhere
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.frontier import Frontier, Push
@@ -54,7 +54,10 @@ class RedisScheduler:
         self._robots_warm: set[str] = set()
         self.sync: FrontierSync | None = None
         self.robots: RobotsReporter | None = None
-        self._unserializable_logged = False
+        # Requests that cannot go through Redis, kept in this node's memory (not crash-safe)
+        self.local: deque[Request] = deque()
+        self._local_seen: set[bytes] = set()  # their fingerprints (unless dont_filter)
+        self._local_causes: set[str] = set()  # the causes already warned about
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
@@ -78,16 +81,29 @@ class RedisScheduler:
             )
         url = connection.resolve_url(self.config)
         client = await connection.async_client(self.config, url)
-        node_id = new_node_id()
+        node_id = new_node_id(self.config.node_id)
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
                             self.config.lease_seconds, self.config.max_attempts,
                             self.config.politeness, self.config.batch_size)
+        previous = await frontier.previous_state()
+        if previous is not None and same_node_elsewhere(previous, previous["now"],
+                                                        self.config.node_timeout):
+            raise CrawlerError(
+                f"node id {node_id!r} is in use by a running node (pid "
+                f"{previous.get('pid')} on {previous.get('host')}, heartbeat "
+                f"{previous['now'] - float(previous.get('beat', 0)):.0f} s ago) of crawl "
+                f"{self.keys.crawl!r} at {connection.redact(url)}: give each node its own "
+                "SCHEDULER_NODE_ID")
         if self.config.flush_on_start:
             deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
                                          keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
         await frontier.open(self.config.fingerprint_layout(), self.config.recrawl_days)
+        if previous is not None:
+            taken = await frontier.take_back_own_leases()
+            logger.info("Node %s restarted: %d requests it had leased are back in the queue",
+                        node_id, taken)
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         if self.config.politeness.robots:  # kept here: signals hold weak references
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay)
@@ -110,6 +126,9 @@ class RedisScheduler:
     async def _close(self, reason: str) -> None:
         if self.sync is None:
             return
+        if self.local:
+            logger.warning("%d requests this node kept in memory (they cannot go through "
+                           "Redis) were not fetched: they are lost", len(self.local))
         await self.sync.stop()
         await connection.close_async_clients()
         if reason == "finished" and not self.config.persist:
@@ -118,11 +137,12 @@ class RedisScheduler:
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
                         "finished crawl", deleted)
 
-    def stop_crawl(self) -> None:
-        """Close the spider (reason ``stopped``) without waiting: ``scrapy stop`` said so."""
+    def stop_crawl(self, reason: str = "stopped") -> None:
+        """Close the spider without waiting: ``scrapy stop`` said so (or the frontier
+        task failed)."""
         assert self.crawler.engine is not None
         asyncio.get_running_loop().create_task(
-            self.crawler.engine.close_spider_async(reason="stopped"))
+            self.crawler.engine.close_spider_async(reason=reason))
 
     def _on_idle(self) -> None:
         if self.sync is None or not self.sync.crawl_finished:
@@ -135,7 +155,7 @@ class RedisScheduler:
 
     def has_pending_requests(self) -> bool:
         """True while requests wait here, locally; the cluster's queue is the sync's affair."""
-        return bool(self.buffer or self.paced) or (
+        return bool(self.buffer or self.paced or self.local) or (
             self.sync is not None and self.sync.has_outgoing())
 
     def leased(self, entry_id: str, request: Request, domain: str, hold: float,
@@ -194,23 +214,37 @@ class RedisScheduler:
         """Buffer the request for the next batched push.
 
         Returns ``True``: whether it is a duplicate is decided in Redis, in batch, and
-        counted in the stats as ``frontier/duplicates``. ``False`` only when the request
-        cannot be serialized (a callback not on the spider, an object in ``meta``).
+        counted in the stats as ``frontier/duplicates``. A request that cannot go through
+        Redis (see ``_keep_local``) is kept in this node's memory, as Scrapy's own
+        scheduler would; ``False`` when it is a duplicate of one kept so.
         """
+        assert self.crawler.request_fingerprinter is not None
+        fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         try:
             payload = codec.encode(request, self.spider)
         except codec.EncodeError as exc:
-            self.crawler.stats.inc_value("frontier/unserializable")
-            level = logging.DEBUG if self._unserializable_logged else logging.ERROR
-            logger.log(level, "Request %s cannot be stored in Redis and is dropped: %s",
-                       request.url, exc)
-            self._unserializable_logged = True
-            return False
-        assert self.crawler.request_fingerprinter is not None
-        fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
+            return self._keep_local(request, fingerprint, exc)
         assert self.sync is not None, "RedisScheduler.open() was not awaited"
         self.sync.push(Push(fingerprint, request.priority, domain_of(request), payload,
                             request.dont_filter))
+        return True
+
+    def _keep_local(self, request: Request, fingerprint: bytes, exc: codec.EncodeError) -> bool:
+        """Keep ``request`` (it holds a callback not on the spider, an object in ``meta``,
+        a ``meta`` JSON would change) in memory: fetched by this node, not crash-safe."""
+        if not request.dont_filter:
+            if fingerprint in self._local_seen:
+                return False
+            self._local_seen.add(fingerprint)
+        self.crawler.stats.inc_value("frontier/kept_local")
+        if exc.cause not in self._local_causes:
+            self._local_causes.add(exc.cause)
+            logger.warning("Requests with %s cannot go through Redis: this node keeps them in "
+                           "its memory and fetches them itself (not crash-safe: lost if the "
+                           "node dies; counted in frontier/kept_local). First: %s",
+                           exc.cause, exc)
+        self.local.append(request)
+        self._wake_engine()
         return True
 
     def next_request(self) -> Request | None:
@@ -218,6 +252,8 @@ class RedisScheduler:
         (or while the crawl is paused)."""
         if self.sync is None or self.sync.stopping or self.sync.paused:
             return None
+        if self.local:
+            return self.local.popleft()
         taken = self.paced.take() if self.paced else None
         if taken is None:
             if not self.buffer:

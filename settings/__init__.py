@@ -42,6 +42,8 @@ _FROM_ENV = {
     "DOMAIN_LIMITS": str,
     "MAX_IDLE_TIME_BEFORE_CLOSE": float,
     "SCHEDULER_LEASE_SECONDS": float,
+    "SCHEDULER_NODE_ID": str,
+    "SCHEDULER_NODE_TIMEOUT": float,
     "SCHEDULER_PREFETCH": int,
     "SCHEDULER_QUEUE_ORDER": str,
     "USER_AGENT": str,

@@ -44,7 +44,34 @@ _SAFE_URL = re.compile(r"[a-z][a-z0-9+.-]*://[!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z
 
 
 class EncodeError(ValueError):
-    """The request holds what JSON cannot carry (a callback not on the spider, an object)."""
+    """The request holds what JSON cannot carry (a callback not on the spider, an object)
+    or would bring back changed (an int key, a tuple); ``cause`` names the kind."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _changed_by_json(value: Any) -> str | None:
+    """What JSON would bring back different in ``value`` (a dict key that is not a
+    string, a tuple), or None."""
+    kind = type(value)
+    if kind is tuple:
+        return f"a tuple {value!r:.60}"
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return f"a {type(key).__name__} key {key!r:.60}"
+            if type(item) in _CONTAINERS and (why := _changed_by_json(item)):
+                return why
+    elif kind is list:
+        for item in value:
+            if type(item) in _CONTAINERS and (why := _changed_by_json(item)):
+                return why
+    return None
+
+
+_CONTAINERS = (dict, list, tuple)
 
 
 _method_names: weakref.WeakKeyDictionary[Spider, dict[Any, str]] = weakref.WeakKeyDictionary()
@@ -63,7 +90,8 @@ def _method_name(spider: Spider | None, func: Any) -> Any:
         name = names.get(func.__func__)
         if name is not None:
             return name
-    raise EncodeError(f"Function {func} is not an instance method in: {spider}")
+    raise EncodeError(f"Function {func} is not an instance method in: {spider}",
+                      "a callback or errback that is not a method of the spider")
 
 
 def _headers(request: Request) -> dict[bytes, Any]:
@@ -126,10 +154,15 @@ def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
 def encode(request: Request, spider: Spider | None) -> bytes:
     """The request as compact JSON bytes; raises ``EncodeError`` if it cannot travel."""
     data = _compact_dict(request, spider)
+    for name in ("meta", "cb_kwargs"):
+        if name in data and (why := _changed_by_json(data[name])):
+            raise EncodeError(f"{request.url}: its {name} holds {why}, which JSON would "
+                              "bring back changed",
+                              "a meta or cb_kwargs that JSON would bring back changed")
     try:
         return _encode_json(data).encode()
     except (TypeError, ValueError) as exc:
-        raise EncodeError(f"{request.url}: {exc}") from exc
+        raise EncodeError(f"{request.url}: {exc}", "a value JSON cannot carry") from exc
 
 
 def _request_class(path: str) -> type[Request]:

@@ -1,0 +1,138 @@
+"""Issue 13's promises with real nodes: a node never hangs, drops or silently changes a
+request, and a restarted node's work is back at once."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from scrapy import Request, Spider
+
+from crawler import codec
+from crawler.frontier import KIND_REQUEST, Entry, Frontier, Outgoing, Push
+from crawler.items import read_items
+from crawler.keys import CrawlKeys
+from tests.conftest import Site, run_scrapy, start_node, wait_all
+from tests.helpers import expected_titles, export_titles
+from tests.test_frontier import KEYS as FRONTIER_KEYS
+from tests.test_frontier import run
+
+KEYS = CrawlKeys("crawl", "site")
+TEST_SPIDERS = {"SPIDER_MODULES": "spiders,tests.spiders"}
+
+
+def test_a_host_with_braces_keeps_its_domain(redis_url: str, client: redis.Redis) -> None:
+    # Template placeholders in crawled HTML: not an earlier version's entry.
+    domain, payload = "{a}.example.com", b'{"url":"http://{a}.example.com/x"}'
+
+    async def body(f: Frontier) -> tuple[int, list[Entry]]:
+        await f.exchange(Outgoing(pushes=[Push(b"f" * 20, 0, domain, payload)]))
+        queued = int(await f.client.zcard(FRONTIER_KEYS.domain_queue(domain)))
+        return queued, (await f.exchange(Outgoing(pop=5))).popped
+    queued, (entry,) = run(redis_url, body)
+    assert queued == 1  # in its domain's queue, under its domain's limits
+    assert (entry.kind, entry.domain, entry.payload) == (KIND_REQUEST, domain, payload)
+
+
+def test_a_dead_letter_sent_again_is_stored_once(redis_url: str, client: redis.Redis) -> None:
+    async def body(f: Frontier) -> None:
+        await f.exchange(Outgoing(pushes=[Push(b"g" * 20, 0, "d.example", b"garbage")]))
+        (entry,) = (await f.exchange(Outgoing(pop=1))).popped
+        for _ in range(2):  # a round whose reply was lost is sent again
+            await f.exchange(Outgoing(dead=[(entry, "DecodeError: not JSON")]))
+    run(redis_url, body)
+    assert client.llen(FRONTIER_KEYS.dead) == 1
+
+
+def test_entries_of_an_earlier_version_are_still_read() -> None:
+    with_domain = Entry.parse(b'0000000000000001ra.example {"url":"http://a.example/"}')
+    assert (with_domain.kind, with_domain.domain) == (KIND_REQUEST, "a.example")
+    alone = Entry.parse(b'0000000000000002r{"url":"http://b.example/ x"}')
+    assert (alone.domain, alone.payload) == ("", b'{"url":"http://b.example/ x"}')
+
+
+@pytest.mark.parametrize(("meta", "named"), [
+    ({"by_id": {7: "seven"}}, "int key 7"),
+    ({"span": (1, 2)}, "tuple (1, 2)"),
+    ({"deep": [{"x": {None: 1}}]}, "NoneType key None"),
+])
+def test_a_meta_json_would_change_is_refused_not_changed(meta: dict[object, object],
+                                                         named: str) -> None:
+    with pytest.raises(codec.EncodeError, match=re.escape(f"meta holds a {named}")):
+        codec.encode(Request("https://example.com/", meta=meta), Spider("s"))
+    kept = {"by_id": {"7": "seven"}, "span": [1, 2]}
+    assert codec.decode(codec.encode(Request("https://e.com/", meta=kept), None), None).meta \
+        == kept
+
+
+def test_requests_that_cannot_go_through_redis_are_fetched_by_their_node(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    keys = CrawlKeys("crawl", "kept_local")
+    client.rpush(keys.start_urls, small_site.page(0))
+    log = tmp_path / "node.log"
+    assert wait_all([start_node(redis_url, log, spider="kept_local", **TEST_SPIDERS)]) == [0]
+    items = {item["url"]: item for _, item in read_items(client, keys)}
+    via = {url.split("via=")[1]: item for url, item in items.items() if "via=" in url}
+    assert sorted(via) == ["int+key", "lambda", "object"]
+    assert via["int+key"]["by_id_keys"] == ["int"]  # meta came back as it went in
+    text = log.read_text()
+    assert text.count("cannot go through Redis") == 3  # one warning per cause
+    assert "'frontier/kept_local': 3" in text
+    assert len(items) == small_site.pages + 3
+
+
+def test_a_node_whose_frontier_task_fails_closes_instead_of_hanging(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    client.set(KEYS.control, b"\xff\xfe")  # a control state no tool of ours writes
+    client.rpush(KEYS.start_urls, small_site.page(0))
+    log = tmp_path / "node.log"
+    try:
+        assert wait_all([start_node(redis_url, log)], timeout=60) == [1]
+    finally:
+        client.delete(KEYS.control)
+    text = log.read_text()
+    assert "The frontier task stopped (UnicodeDecodeError" in text
+    assert "'finish_reason': 'frontier_error'" in text
+    # Its leases are handed back on the way out: a healthy node finishes the crawl.
+    assert wait_all([start_node(redis_url, log)]) == [0]
+    assert export_titles(redis_url, tmp_path) == expected_titles(small_site.pages)
+
+
+def test_a_restarted_node_takes_its_leases_back_at_once(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    # Leases far longer than the test may take: only the restart can hand them back.
+    settings = {"SCHEDULER_NODE_ID": "worker-0", "SCHEDULER_LEASE_SECONDS": "600",
+                "DOWNLOAD_DELAY": "0.02"}
+    client.rpush(KEYS.start_urls, small_site.page(0))
+    log = tmp_path / "node.log"
+    node = start_node(redis_url, log, **settings)
+    while client.xlen(KEYS.items) < 30:
+        time.sleep(0.02)
+    node.send_signal(signal.SIGKILL)
+    node.wait()
+    assert client.hlen(KEYS.leased) > 0
+
+    assert wait_all([start_node(redis_url, log, **settings)], timeout=120) == [0]
+    taken = [int(line.split("restarted: ")[1].split()[0])
+             for line in log.read_text().splitlines() if "Node worker-0 restarted" in line]
+    assert len(taken) == 1 and taken[0] > 0
+    assert export_titles(redis_url, tmp_path) == expected_titles(small_site.pages)
+
+
+def test_a_second_node_given_a_running_nodes_id_is_refused(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    client.rpush(KEYS.start_urls, small_site.page(0))
+    first = start_node(redis_url, tmp_path / "first.log", SCHEDULER_NODE_ID="worker-0",
+                       DOWNLOAD_DELAY="0.05")
+    while client.hget(KEYS.nodes, "worker-0") is None:
+        time.sleep(0.02)
+    second = run_scrapy(redis_url, "crawl", "site",
+                        settings={"SCHEDULER_NODE_ID": "worker-0", "LOG_LEVEL": "ERROR"})
+    assert second.returncode == 1
+    assert "node id 'worker-0' is in use by a running node" in second.stderr
+    assert wait_all([first]) == [0]
+    assert export_titles(redis_url, tmp_path) == expected_titles(small_site.pages)

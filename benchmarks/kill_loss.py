@@ -1,4 +1,5 @@
-"""Kill -9 a crawl node mid-crawl: pages lost and fetched twice, scrapy-redis 0.9.1 vs ours.
+"""Kill -9 a crawl node mid-crawl: pages lost, fetched twice, and the time the crawl takes
+side by side with the same crawl without a kill; scrapy-redis 0.9.1 vs ours.
 
 One run generates a static site (``benchmarks/sitegen.py``), serves it with a private
 nginx that writes an access log (``<unix time> <status> <URI>`` per request), starts a
@@ -22,23 +23,27 @@ private ``redis-server``, and for each variant, interleaved ``--repeat`` times:
 * **finish s**: first node started -> last node exited; **last fetch s**: first node
   started -> last page served.
 
-Both variants get the same ``-s`` settings as ``crawl_speed.py`` (32 concurrent
-requests per node, no delay, no robots.txt) and ``MAX_IDLE_TIME_BEFORE_CLOSE=3``.
-Ours adds ``SCHEDULER_LEASE_SECONDS=5`` and ``SCHEDULER_NODE_TIMEOUT=5``: a killed
-node's leased requests go back to the queue 5 s after its last renewal. scrapy-redis
+Variants: ``ours-unkilled`` (the same crawl, no kill: the figure the others are
+measured against, as **vs unkilled s**), ``ours`` (the killed node restarts under a new
+node id: its leases come back when they expire, ``SCHEDULER_LEASE_SECONDS``),
+``ours-same-id`` (it restarts with its ``SCHEDULER_NODE_ID``, as a systemd unit or a pod
+would: it takes its leases back at once), and ``scrapy-redis``.
+All get the same ``-s`` settings as ``crawl_speed.py`` (32 concurrent
+requests per node, no delay, no robots.txt) and ``MAX_IDLE_TIME_BEFORE_CLOSE=3``; ours
+runs with its default lease and node timeout unless ``--lease``. scrapy-redis
 adds ``SCHEDULER_PERSIST=True`` (with its spider's ``False`` the first node that
 closes would delete the shared queue and dupefilter under the others) and its
 ``RedisPipeline``. Its idle timer is per node and starts when the spider class is
 imported (reset only while seeds wait), so a node that has lived 3 s closes at the
 first moment its queue pop comes back empty, whatever the other nodes still do.
 
-The default site has 3000 pages so that the default run (2 variants x 3 runs, each
-~30-50 s on a loaded 2-core machine) stays under ~6 minutes.
+The default site has 3000 pages so that the default run (4 variants x 3 runs, each
+~30-50 s on a loaded 2-core machine) stays under ~10 minutes.
 
 Usage::
 
     python benchmarks/kill_loss.py [--pages 3000] [--kills 1] [--at 0.3] [--repeat 3]
-                                   [--nodes 2] [--only scrapy-redis,ours]
+                                   [--nodes 2] [--only scrapy-redis,ours-unkilled,ours,...]
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ import redis  # noqa: E402
 
 from benchmarks import crawl_speed, sitegen  # noqa: E402
 
-VARIANTS = ("scrapy-redis", "ours")
+VARIANTS = ("ours-unkilled", "ours", "ours-same-id", "scrapy-redis")
 POLL_SECONDS = 0.02
 
 
@@ -151,19 +156,33 @@ class Node:
     killed: bool = False
 
 
-def extra_settings(variant: str, args: argparse.Namespace) -> dict[str, object]:
+def is_ours(variant: str) -> bool:
+    return variant.startswith("ours")
+
+
+def node_id(variant: str, slot: int) -> str | None:
+    """The ``SCHEDULER_NODE_ID`` of a node slot (``ours-same-id`` only)."""
+    return f"bench-node-{slot + 1}" if variant == "ours-same-id" else None
+
+
+def extra_settings(variant: str, args: argparse.Namespace, slot: int) -> dict[str, object]:
     """The settings a variant needs for this scenario, beyond ``crawl_speed``'s common ones."""
-    if variant == "ours":
-        return {"SCHEDULER_LEASE_SECONDS": args.lease, "SCHEDULER_NODE_TIMEOUT": args.lease}
+    if is_ours(variant):
+        extra: dict[str, object] = {}
+        if args.lease is not None:
+            extra.update(SCHEDULER_LEASE_SECONDS=args.lease, SCHEDULER_NODE_TIMEOUT=args.lease)
+        if (name := node_id(variant, slot)) is not None:
+            extra["SCHEDULER_NODE_ID"] = name
+        return extra
     return {"SCHEDULER_PERSIST": True,
             "ITEM_PIPELINES": json.dumps({"scrapy_redis.pipelines.RedisPipeline": 300})}
 
 
 def node_command(variant: str, args: argparse.Namespace, start_url: str, redis_url: str,
-                 stats_file: Path) -> tuple[list[str], Path, dict[str, str]]:
+                 stats_file: Path, slot: int) -> tuple[list[str], Path, dict[str, str]]:
     """The command line, working directory and environment of one node."""
-    return crawl_speed.command_for(variant, args, start_url, redis_url, stats_file,
-                                   extra_settings(variant, args))
+    return crawl_speed.command_for("ours" if is_ours(variant) else variant, args, start_url,
+                                   redis_url, stats_file, extra_settings(variant, args, slot))
 
 
 def start_node(variant: str, args: argparse.Namespace, run_dir: Path, start_url: str,
@@ -172,7 +191,7 @@ def start_node(variant: str, args: argparse.Namespace, run_dir: Path, start_url:
     node_dir = run_dir / f"node{slot + 1}-{generation}"
     node_dir.mkdir(parents=True)
     stats_file = node_dir / "stats.json"
-    cmd, cwd, env = node_command(variant, args, start_url, redis_url, stats_file)
+    cmd, cwd, env = node_command(variant, args, start_url, redis_url, stats_file, slot)
     log = node_dir / "output.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -204,11 +223,13 @@ def stored_item_urls(client: redis.Redis, variant: str, spider: str) -> list[str
 
 
 def leases_held(client: redis.Redis, variant: str, spider: str, node: Node) -> int | None:
-    """Ours: how many requests the (dead) node holds under lease; its node id is
-    ``host:pid:random`` and each lease value starts with it. ``None`` for scrapy-redis."""
-    if variant != "ours":
+    """Ours: how many requests the (dead) node holds under lease; its node id is its
+    ``SCHEDULER_NODE_ID`` or ``host:pid:random``, and each lease value starts with it.
+    ``None`` for scrapy-redis."""
+    if not is_ours(variant):
         return None
-    prefix = f"{socket.gethostname()}:{node.proc.pid}:".encode()
+    name = node_id(variant, node.slot)
+    prefix = (f"{name} " if name else f"{socket.gethostname()}:{node.proc.pid}:").encode()
     leased = cast("dict[bytes, bytes]", client.hgetall(f"crawl:{{{spider}}}:leased"))
     return sum(1 for value in leased.values() if value.startswith(prefix))
 
@@ -227,7 +248,7 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, web: sitegen
     assert web.access_log is not None
     start_url = f"{web.base_url}/index.html"
     site_paths = {sitegen.page_path(i) for i in range(args.pages)}
-    spider = args.ours_spider if variant == "ours" else "bench"
+    spider = args.ours_spider if is_ours(variant) else "bench"
     client.flushall()
     if variant == "scrapy-redis":
         client.rpush("bench:start_urls", json.dumps({"url": start_url}))
@@ -235,7 +256,8 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, web: sitegen
         client.rpush(f"crawl:{{{spider}}}:start_urls", start_url)
     result = KillRun()
     access = AccessLog(web.access_log, site_paths)
-    thresholds = kill_thresholds(args.pages, args.at, args.kills)
+    thresholds = ([] if variant == "ours-unkilled"
+                  else kill_thresholds(args.pages, args.at, args.kills))
     started, started_unix = time.monotonic(), time.time()
     live = [start_node(variant, args, run_dir, start_url, server.url, slot, 0)
             for slot in range(args.nodes)]
@@ -286,7 +308,7 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, web: sitegen
     distinct_urls = {u for u in urls if url_path(u) in site_paths}
     result.items_duplicated = len(urls) - len(set(urls))
     result.items_missing = args.pages - len(distinct_urls)
-    if variant == "ours":
+    if is_ours(variant):
         skipped = client.hget(f"crawl:{{{spider}}}:stats", "item_duplicates")
         result.store_skipped = int(skipped or 0)
     if not result.error:
@@ -333,22 +355,29 @@ def spread(values: list[float], digits: int = 0) -> str:
     return f"{median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
-def print_table(results: dict[str, list[KillRun]], kills: int) -> None:
-    """One line per variant: medians (min-max) over its successful runs."""
+def print_table(results: dict[str, list[KillRun]]) -> None:
+    """One line per variant: medians (min-max) over its successful runs; ``vs unkilled s``
+    is a run's finish time minus the median of ``ours-unkilled`` (same invocation)."""
     header = ("variant", "kills", "pages lost", "fetched twice", "items duplicated",
-              "items missing", "finish s", "last fetch s")
+              "items missing", "finish s", "vs unkilled s", "last fetch s")
     rows: list[tuple[str, ...]] = [header]
+    base_runs = [r.finish_s for key, runs in results.items() if key.startswith("ours-unkilled")
+                 for r in runs if r.ok]
+    base = median(base_runs) if base_runs else None
     for variant, runs in results.items():
         good = [r for r in runs if r.ok]
         name = f"{variant} ({len(good)}/{len(runs)} runs)"
+        kills = str(len(runs[0].kills)) if runs else "-"
         if not good:
-            rows.append((name, str(kills), "FAILED", *["-"] * (len(header) - 3)))
+            rows.append((name, kills, "FAILED", *["-"] * (len(header) - 3)))
             continue
+        late = "-" if base is None else spread([r.finish_s - base for r in good], 1)
         rows.append((
-            name, str(kills),
+            name, kills,
             spread([r.lost for r in good]), spread([r.twice for r in good]),
             spread([r.items_duplicated for r in good]), spread([r.items_missing for r in good]),
-            spread([r.finish_s for r in good], 1), spread([r.last_fetch_s for r in good], 1),
+            spread([r.finish_s for r in good], 1), late,
+            spread([r.last_fetch_s for r in good], 1),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for n, row in enumerate(rows):
@@ -393,8 +422,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--concurrency", type=int, default=32, help="CONCURRENT_REQUESTS (32)")
     parser.add_argument("--idle", type=int, default=3, help="MAX_IDLE_TIME_BEFORE_CLOSE, s (3)")
-    parser.add_argument("--lease", type=float, default=5,
-                        help="ours: SCHEDULER_LEASE_SECONDS = SCHEDULER_NODE_TIMEOUT (5)")
+    parser.add_argument("--lease", type=float, default=None,
+                        help="ours: SCHEDULER_LEASE_SECONDS = SCHEDULER_NODE_TIMEOUT "
+                             "(default: the engine's defaults)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds per run (240)")
     parser.add_argument("--ours-spider", default="site",
                         help="spider of the ours variant: site (default) or bench, the "
@@ -445,11 +475,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{'restarted at once' if args.restart else 'not restarted'}")
         for name in args.variants:
             cmd, cwd, _ = node_command(name, args, start_url, server.url,
-                                       workdir / "runs" / f"{name}-N" / "nodeK-G" / "stats.json")
+                                       workdir / "runs" / f"{name}-N" / "nodeK-G" / "stats.json",
+                                       0)
             print(f"  {name}: (cd {cwd} && {shlex.join(cmd)}) x {args.nodes} processes")
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         label = {v: v for v in args.variants} | (
-            {"ours": f"ours[{args.ours_spider}]"} if args.ours_spider != "site" else {})
+            {v: f"{v}[{args.ours_spider}]" for v in args.variants if is_ours(v)}
+            if args.ours_spider != "site" else {})
         results: dict[str, list[KillRun]] = {label[name]: [] for name in args.variants}
         step, total = 0, args.repeat * len(args.variants)
         for i in range(1, args.repeat + 1):
@@ -459,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
                 step += 1
                 print(f"[{step}/{total}] {label[name]} run {i}: {describe(run)}", flush=True)
         print("load average after: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
-        print_table(results, args.kills)
+        print_table(results)
         print("\npages lost / fetched twice: from nginx's access log; items: the variant's "
               "item store in Redis\n(ours: stream crawl:{spider}:items; scrapy-redis: its "
               "RedisPipeline's list bench:items);\nitems missing = site pages with no item "

@@ -76,15 +76,15 @@ class RedisScheduler:
                 "this Scrapy version's engine has no _slot.inprogress/_slot.nextcall, which "
                 "the Redis scheduler needs to know when a request is done"
             )
-        url = connection.resolve_url(self.config)
+        url = await asyncio.to_thread(connection.resolve_url, self.config)  # may start Redis
         client = await connection.async_client(self.config, url)
         node_id = new_node_id()
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
                             self.config.lease_seconds, self.config.max_attempts,
                             self.config.politeness, self.config.batch_size)
         if self.config.flush_on_start:
-            deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
-                                         keep=[self.keys.start_urls])
+            deleted = await admin.delete_crawl_async(client, self.keys,
+                                                     keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
         await frontier.open(self.config.fingerprint_layout(), self.config.recrawl_days)
@@ -111,12 +111,13 @@ class RedisScheduler:
         if self.sync is None:
             return
         await self.sync.stop()
-        await connection.close_async_clients()
         if reason == "finished" and not self.config.persist:
-            client = connection.sync_client(self.config, self.sync.url)
-            deleted = admin.delete_crawl(client, self.keys, keep=admin.kept_after_finish(self.keys))
+            client = await connection.async_client(self.config, self.sync.url)
+            deleted = await admin.delete_crawl_async(client, self.keys,
+                                                     keep=admin.kept_after_finish(self.keys))
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
                         "finished crawl", deleted)
+        await connection.close_async_clients()
 
     def stop_crawl(self) -> None:
         """Close the spider (reason ``stopped``) without waiting: ``scrapy stop`` said so."""

@@ -16,7 +16,15 @@ import redis
 
 from crawler.connection import SecretURL, redact
 from crawler.embedded import server_binary
-from tests.conftest import free_port, run_scrapy, start_node, wait_all
+from tests.conftest import (
+    ROOT,
+    free_port,
+    node_env,
+    run_scrapy,
+    scrapy_command,
+    start_node,
+    wait_all,
+)
 from tests.test_dashboard import dashboard, get_json
 
 SECRET = "q-s3cret-5e1f"
@@ -83,3 +91,32 @@ def test_a_query_password_shows_nowhere(locked_redis: str, tmp_path: Path) -> No
     with dashboard(locked_redis, "site") as url:
         assert get_json(url + "api/crawls")["redis"] == shown
         assert get_json(url + "api/crawls/site")["redis"] == shown
+
+
+def _command_lines() -> list[bytes]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            found.append((entry / "cmdline").read_bytes())
+        except OSError:
+            continue
+    return found
+
+
+def test_the_demo_keeps_the_url_off_its_children_command_lines(locked_redis: str,
+                                                                 tmp_path: Path) -> None:
+    items = tmp_path / "out" / "items.jsonl"
+    demo = subprocess.Popen(
+        scrapy_command("demo", "--pages", "30", "--nodes", "2", "-o", str(items)), cwd=ROOT,
+        env=node_env(locked_redis), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen: list[bytes] = []
+    while demo.poll() is None:
+        seen += [line for line in _command_lines() if SECRET.encode() in line]
+        time.sleep(0.05)
+    assert demo.stdout is not None
+    output = demo.stdout.read().decode()
+    demo.stdout.close()
+    assert demo.returncode == 0, output
+    assert seen == []
+    assert len(items.read_text().splitlines()) == 30
+    assert SECRET not in output

@@ -7,26 +7,48 @@ import logging
 from collections.abc import Iterable
 
 import redis
+import redis.asyncio
 
 from crawler.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
+_CHUNK = 500  # keys a single UNLINK deletes
+
+
+def _selected(scanned: Iterable[bytes], seeds_exist: bool, keys: CrawlKeys,
+              keep: Iterable[str] = ()) -> list[str]:
+    """The keys a SCAN of the crawl's pattern found, its seeds key if it exists, less ``keep``."""
+    found = {k.decode() for k in scanned} | ({keys.start_urls} if seeds_exist else set())
+    return sorted(found - set(keep))
+
+
+def _chunks(doomed: list[str]) -> list[list[str]]:
+    return [doomed[start:start + _CHUNK] for start in range(0, len(doomed), _CHUNK)]
+
 
 def crawl_keys(client: redis.Redis, keys: CrawlKeys) -> list[str]:
     """Every existing key of the crawl (SCAN, never KEYS), its seeds key included."""
-    found = {k.decode() for k in client.scan_iter(match=keys.pattern, count=1000)}
-    if client.exists(keys.start_urls):
-        found.add(keys.start_urls)
-    return sorted(found)
+    return _selected(client.scan_iter(match=keys.pattern, count=1000),
+                     bool(client.exists(keys.start_urls)), keys)
 
 
 def delete_crawl(client: redis.Redis, keys: CrawlKeys, keep: Iterable[str] = ()) -> int:
     """Delete the crawl's keys except those named in ``keep``; return how many went."""
-    kept = set(keep)
-    doomed = [k for k in crawl_keys(client, keys) if k not in kept]
-    for start in range(0, len(doomed), 500):
-        client.unlink(*doomed[start:start + 500])
+    doomed = _selected(client.scan_iter(match=keys.pattern, count=1000),
+                       bool(client.exists(keys.start_urls)), keys, keep)
+    for chunk in _chunks(doomed):
+        client.unlink(*chunk)
+    return len(doomed)
+
+
+async def delete_crawl_async(client: redis.asyncio.Redis, keys: CrawlKeys,
+                             keep: Iterable[str] = ()) -> int:
+    """``delete_crawl`` with an asyncio client, for the scheduler: never blocks the loop."""
+    scanned = [k async for k in client.scan_iter(match=keys.pattern, count=1000)]
+    doomed = _selected(scanned, bool(await client.exists(keys.start_urls)), keys, keep)
+    for chunk in _chunks(doomed):
+        await client.unlink(*chunk)
     return len(doomed)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -27,15 +27,16 @@ _async_clients: dict[str, redis.asyncio.Redis] = {}
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``, fit for logs and errors."""
+    """The URL with its passwords (``user:pass@`` and ``?password=``) replaced by ``***``,
+    host and port kept, fit for logs and errors."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    head, mark, query = str(url).partition("?")
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        head = head.replace(parts.netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    fields = [f"{name}=***" if unquote(name).lower() == "password" else f"{name}{eq}{value}"
+              for name, eq, value in (field.partition("=") for field in query.split("&"))]
+    return head + mark + "&".join(fields) if mark else head
 
 
 _CONNECT_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError)
@@ -75,7 +76,7 @@ class SecretURL(str):
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return repr(redact(self))
+        return repr(redact(str(self)))
 
 
 def _client_options(config: FrontierConfig, url: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ next one starts it again on the same data.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import importlib.util
 import logging
 import shutil
@@ -57,12 +58,23 @@ def _ping(url: str) -> bool:
 
 
 def ensure_running(data_dir: str, wait_seconds: float = 15.0) -> str:
-    """Start the embedded server of ``data_dir`` unless it runs already; return its URL."""
+    """Start the embedded server of ``data_dir`` unless it runs already; return its URL.
+
+    Processes that start at once take turns on a lock file in the folder, so that only
+    the first starts a server and the others find it answering."""
     url = socket_url(data_dir)
     if _ping(url):
         return url
     folder = Path(data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "redis.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _ping(url):
+            _start(folder, url, wait_seconds)
+    return url
+
+
+def _start(folder: Path, url: str, wait_seconds: float) -> None:
     binary = server_binary()
     command = [
         binary, "--port", "0", "--unixsocket", str(folder / "redis.sock"),
@@ -75,7 +87,7 @@ def ensure_running(data_dir: str, wait_seconds: float = 15.0) -> str:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if _ping(url):
-            return url
+            return
         time.sleep(0.05)
     raise RedisUnavailableError(
         f"the embedded Redis did not start within {wait_seconds:.0f} s; see {folder / 'redis.log'}"

@@ -79,7 +79,7 @@ class RedisScheduler:
                 "this Scrapy version's engine has no _slot.inprogress/_slot.nextcall, which "
                 "the Redis scheduler needs to know when a request is done"
             )
-        url = connection.resolve_url(self.config)
+        url = await asyncio.to_thread(connection.resolve_url, self.config)  # may start Redis
         client = await connection.async_client(self.config, url)
         node_id = new_node_id(self.config.node_id)
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
@@ -95,8 +95,8 @@ class RedisScheduler:
                 f"{self.keys.crawl!r} at {connection.redact(url)}: give each node its own "
                 "SCHEDULER_NODE_ID")
         if self.config.flush_on_start:
-            deleted = admin.delete_crawl(connection.sync_client(self.config, url), self.keys,
-                                         keep=[self.keys.start_urls])
+            deleted = await admin.delete_crawl_async(client, self.keys,
+                                                     keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
         await frontier.open(self.config.fingerprint_layout(), self.config.recrawl_days)
@@ -130,12 +130,13 @@ class RedisScheduler:
             logger.warning("%d requests this node kept in memory (they cannot go through "
                            "Redis) were not fetched: they are lost", len(self.local))
         await self.sync.stop()
-        await connection.close_async_clients()
         if reason == "finished" and not self.config.persist:
-            client = connection.sync_client(self.config, self.sync.url)
-            deleted = admin.delete_crawl(client, self.keys, keep=admin.kept_after_finish(self.keys))
+            client = await connection.async_client(self.config, self.sync.url)
+            deleted = await admin.delete_crawl_async(client, self.keys,
+                                                     keep=admin.kept_after_finish(self.keys))
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
                         "finished crawl", deleted)
+        await connection.close_async_clients()
 
     def stop_crawl(self, reason: str = "stopped") -> None:
         """Close the spider without waiting: ``scrapy stop`` said so (or the frontier

@@ -253,3 +253,16 @@ def test_the_page_shows_the_counters_and_draws_the_chart(
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     shutil.copy(shot, artifacts / "dashboard.png")
     print(f"\nscreenshot: {artifacts / 'dashboard.png'}")
+
+
+def test_host_check_allows_loopback_the_bound_address_and_allow_host_only(
+        redis_url: str) -> None:
+    with dashboard(redis_url, "--bind", "127.0.0.2", "--allow-host", "Crawler.Test",
+                   "--allow-host", "[fd00::5]") as url:
+        port = url.rsplit(":", 1)[1].rstrip("/")
+        assert url == f"http://127.0.0.2:{port}/"
+        for host in (f"127.0.0.2:{port}", f"localhost:{port}", f"crawler.test:{port}",
+                     "[fd00::5]", f"[::1]:{port}"):
+            assert fetch(url + "api/crawls", host=host)[0] == 200, host
+        for host in (f"evil.example:{port}", "crawler.test.evil.example", "10.0.0.5", ""):
+            assert fetch(url + "api/crawls", host=host)[0] == 403, host

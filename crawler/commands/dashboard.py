@@ -1,10 +1,13 @@
-"""``scrapy dashboard [NAME] [--port PORT] [--bind ADDRESS]``: a read-only web dashboard.
+"""``scrapy dashboard [NAME] [--port PORT] [--bind ADDRESS] [--allow-host NAME ...]``: a
+read-only web dashboard.
 
 Serves, with Twisted's web server, a page that shows every crawl of the Redis in use (or
 only ``NAME``): counters, an hour of pages/min and queue length, nodes, dead letters and
 the latest items, refreshed every few seconds; its JSON under ``/api/``, and the same
 counters for Prometheus at ``/metrics``. It binds to 127.0.0.1 unless told otherwise, and
-has no login: to look at a remote host's, forward the port with SSH.
+has no login: to look at a remote host's, forward the port with SSH. It answers only
+requests whose ``Host`` header names localhost, the bound address, or a name given with
+``--allow-host`` (the name people reach a non-loopback bind by).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class Command(CrawlCommand):
     """Serves the dashboard until Ctrl-C."""
 
     def syntax(self) -> str:
-        return "[NAME] [--port PORT] [--bind ADDRESS]"
+        return "[NAME] [--port PORT] [--bind ADDRESS] [--allow-host NAME ...]"
 
     def short_desc(self) -> str:
         return "Serve a read-only web dashboard and /metrics of the crawls in Redis"
@@ -49,6 +52,10 @@ class Command(CrawlCommand):
         parser.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
                             help="address to listen on (default: 127.0.0.1, this machine "
                                  "only; 0.0.0.0 exposes the crawl's items to the network)")
+        parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                            help="also answer requests whose Host header is NAME (a name or "
+                                 "address of this machine; repeatable). Localhost and the "
+                                 "bound address are always allowed")
 
     def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) > 1:
@@ -75,7 +82,9 @@ class Command(CrawlCommand):
 
         loop: Any = reactor  # Twisted's reactor module is typed as an interface, not an object
         local = is_loopback(opts.bind)
-        site = Site(Dashboard(DashboardData(client, config, self.where, name), local))  # type: ignore[no-untyped-call]
+        dashboard = Dashboard(DashboardData(client, config, self.where, name),
+                              [opts.bind, *opts.allow_host])
+        site = Site(dashboard)  # type: ignore[no-untyped-call]
         site.noisy = False
         try:
             port = loop.listenTCP(opts.port, site, interface=opts.bind)
@@ -88,6 +97,7 @@ class Command(CrawlCommand):
               f"Redis at {self.where}); Ctrl-C to stop", flush=True)
         if not local:
             print(f"warning: listening on {opts.bind}: anyone who reaches this port reads "
-                  "the crawls' items and nodes; there is no login (prefer an SSH tunnel)",
+                  "the crawls' items and nodes; there is no login (prefer an SSH tunnel). "
+                  "Requests must name this address or an --allow-host name as Host",
                   file=sys.stderr, flush=True)
         loop.run()

@@ -8,6 +8,7 @@ The demo's keys use the prefix ``demo``, so they never mix with a real crawl's.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -47,18 +48,19 @@ class Command(CrawlCommand):
         root = Path(closest_scrapy_cfg()).parent
         output = Path(opts.output).resolve()
         output.parent.mkdir(parents=True, exist_ok=True)
-        base = ["-s", f"REDIS_KEY_PREFIX={PREFIX}", "-s",
-                f"REDIS_URL={self.settings.get('REDIS_URL')}",
+        base = ["-s", f"REDIS_KEY_PREFIX={PREFIX}",
                 "-s", f"REDIS_EMBEDDED_DIR={Path(config.embedded_dir).resolve()}"]
+        # In the environment, not on command lines that ps shows: it may hold a password.
+        env = {**os.environ, "REDIS_URL": str(self.settings.get("REDIS_URL"))}
         site = subprocess.Popen([sys.executable, "-m", "crawler.localsite", "--pages",
                                  str(opts.pages)], stdout=subprocess.PIPE, text=True)
         try:
             assert site.stdout is not None
             start = f"http://127.0.0.1:{int(site.stdout.readline())}/page?id=0&lang=en"
             print(f"Serving a {opts.pages}-page site at {start}; Redis at {self.where}")
-            self._scrapy(root, ["seed", "site", "-", *base], stdin=start + "\n")
+            self._scrapy(root, env, ["seed", "site", "-", *base], stdin=start + "\n")
             logs = [output.parent / f"node-{i + 1}.log" for i in range(opts.nodes)]
-            nodes = [self._node(root, base, log) for log in logs]
+            nodes = [self._node(root, env, base, log) for log in logs]
             shown = -1
             while any(node.poll() is None for node in nodes):
                 scraped = client.xlen(keys.items)
@@ -73,7 +75,7 @@ class Command(CrawlCommand):
             if failed:
                 self.fail(f"a node failed; see {', '.join(failed)}")
                 return
-            self._scrapy(root, ["export", "site", "-o", str(output), *base])
+            self._scrapy(root, env, ["export", "site", "-o", str(output), *base])
             print(f"Node logs: {', '.join(str(log) for log in logs)}")
         finally:
             site.terminate()
@@ -82,14 +84,16 @@ class Command(CrawlCommand):
                 site.stdout.close()
 
     @staticmethod
-    def _node(root: Path, base: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def _node(root: Path, env: dict[str, str], base: list[str],
+              log: Path) -> subprocess.Popen[bytes]:
         with log.open("wb") as handle:
             return subprocess.Popen(
                 [sys.executable, "-m", "scrapy", "crawl", "site", *base, "-s",
                  "MAX_IDLE_TIME_BEFORE_CLOSE=3", "-s", "ROBOTSTXT_OBEY=False", "-L", "INFO"],
-                cwd=root, stdout=handle, stderr=subprocess.STDOUT)
+                cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
     @staticmethod
-    def _scrapy(root: Path, args: list[str], stdin: str | None = None) -> None:
-        subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=root, input=stdin,
+    def _scrapy(root: Path, env: dict[str, str], args: list[str],
+                stdin: str | None = None) -> None:
+        subprocess.run([sys.executable, "-m", "scrapy", *args], cwd=root, env=env, input=stdin,
                        text=True, check=True)

@@ -8,8 +8,9 @@ Routes, ``GET`` and ``HEAD`` only (nothing here writes to Redis):
 - ``/metrics``: the same counters in Prometheus's text format
 
 Redis is read with a blocking client in Twisted's thread pool, never on the reactor
-thread. A server bound to a loopback address answers only requests whose ``Host`` is a
-loopback name, so a web site open in the same browser cannot read it by DNS rebinding.
+thread. The server answers only requests whose ``Host`` is a loopback name, the address it
+is bound to or a name given with ``--allow-host``, so a web site open in the same browser
+cannot read it by DNS rebinding.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
@@ -47,13 +48,17 @@ HEADERS = {
 }
 
 
-def loopback_host(host: str) -> bool:
-    """Whether a ``Host`` header names this machine's loopback (port and brackets allowed)."""
+def host_name(host: str) -> str:
+    """The name a ``Host`` header gives, lower-case, without port and brackets."""
     name = host.strip().lower()
     if name.startswith("["):
-        name = name[1:].split("]", 1)[0]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
+        return name[1:].split("]", 1)[0]
+    return name.split(":", 1)[0] if name.count(":") == 1 else name
+
+
+def loopback_host(host: str) -> bool:
+    """Whether a ``Host`` header names this machine's loopback (port and brackets allowed)."""
+    name = host_name(host)
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
@@ -68,10 +73,10 @@ class Dashboard(Resource):
 
     isLeaf = True  # noqa: N815 (Twisted's name)
 
-    def __init__(self, data: DashboardData, loopback_only: bool) -> None:
+    def __init__(self, data: DashboardData, allowed_hosts: Iterable[str] = ()) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.data = data
-        self.loopback_only = loopback_only
+        self.allowed_hosts = {host_name(name) for name in allowed_hosts}
         folder = resources.files(__package__) / "static"
         self.static = {path: ((folder / name).read_bytes(), kind)
                        for path, (name, kind) in STATIC.items()}
@@ -86,9 +91,10 @@ class Dashboard(Resource):
     def render_GET(self, request: Request) -> bytes | int:  # noqa: N802 (Twisted's name)
         path = request.path.decode("utf-8", "replace")
         host = (request.getHeader(b"host") or b"").decode("latin-1")
-        if self.loopback_only and not loopback_host(host):
+        if not (loopback_host(host) or host_name(host) in self.allowed_hosts):
             return self._reply(request, 403, "text/plain; charset=utf-8",
-                               b"this dashboard answers only to localhost\n")
+                               b"this dashboard answers only to localhost, its address and "
+                               b"the names given with --allow-host\n")
         if path in self.static:
             body, kind = self.static[path]
             return self._reply(request, 200, kind, body)

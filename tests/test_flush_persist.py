@@ -1,0 +1,53 @@
+"""``SCHEDULER_FLUSH_ON_START`` and ``SCHEDULER_PERSIST = False`` delete the crawl's keys,
+through the scheduler's asyncio client (``admin.delete_crawl_async``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import redis
+import redis.asyncio
+
+from crawler import admin
+from crawler.keys import CrawlKeys
+from tests.conftest import Site, run_scrapy, start_node, wait_all
+
+KEYS = CrawlKeys("crawl", "site")
+
+
+def test_the_async_deletion_takes_the_same_keys_as_the_sync_one(redis_url: str,
+                                                                 client: redis.Redis) -> None:
+    def fill() -> None:
+        client.rpush(KEYS.start_urls, "https://example.com/")
+        client.mset({f"{KEYS.queue}:d{i}": 1 for i in range(1200)})  # three UNLINK chunks
+        client.hset(KEYS.stats, "done", 1)
+        client.set("crawl:{other}:queue", "keep")
+
+    async def delete_async() -> int:
+        async with redis.asyncio.Redis.from_url(redis_url) as async_client:
+            return await admin.delete_crawl_async(async_client, KEYS, keep=[KEYS.stats])
+
+    fill()
+    assert admin.delete_crawl(client, KEYS, keep=[KEYS.stats]) == 1201
+    left = sorted(client.keys())
+    client.flushall()
+    fill()
+    assert asyncio.run(delete_async()) == 1201
+    assert sorted(client.keys()) == left == [b"crawl:{other}:queue", KEYS.stats.encode()]
+
+
+def test_flush_on_start_and_persist_off_delete_the_crawl(redis_url: str, client: redis.Redis,
+                                                         small_site: Site,
+                                                         tmp_path: Path) -> None:
+    client.set(f"{KEYS.queue}:stale.example", "left by an earlier crawl")
+    run_scrapy(redis_url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
+    node = start_node(redis_url, tmp_path / "node.log", SCHEDULER_FLUSH_ON_START="True",
+                      SCHEDULER_PERSIST="False")
+    assert wait_all([node]) == [0]
+    log = (tmp_path / "node.log").read_text()
+    assert "SCHEDULER_FLUSH_ON_START: deleted the 1 keys" in log
+    assert "SCHEDULER_PERSIST is off: deleted the" in log
+    assert client.xlen(KEYS.items) == small_site.pages, "the kept seed was not crawled"
+    left = {k.decode() for k in client.scan_iter(match=KEYS.pattern)}
+    assert left <= set(admin.kept_after_finish(KEYS)), left

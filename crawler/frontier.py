@@ -56,20 +56,23 @@ class Entry(NamedTuple):
         """Split a stored entry ``<id><kind><payload>`` (``lua/lib.lua``'s ``domain_at``
         reads the same format); a request's payload is ``<domain> <encoded request>``."""
         kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
-        if kind == KIND_REQUEST_V1:  # an earlier version's: its JSON starts with "{"
-            kind = KIND_REQUEST
-            if payload.startswith(b"{"):
-                payload = b" " + payload
-        if kind == KIND_REQUEST:
-            domain, _, payload = payload.partition(b" ")
+        if kind == KIND_REQUEST or (kind == KIND_REQUEST_V1 and not payload.startswith(b"{")):
+            domain, _, payload = payload.partition(b" ")  # (an earlier version's JSON alone
+            # starts with "{": no domain)
         return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
                    domain.decode("utf-8", "replace"), payload, hold, gap)
 
     def stored(self) -> bytes:
         """The entry's kind and payload as stored (without its id)."""
-        if self.kind == KIND_REQUEST:
+        if self.kind == KIND_REQUEST or (self.kind == KIND_REQUEST_V1 and (
+                self.domain or not self.payload.startswith(b"{"))):
             return self.kind + self.domain.encode() + b" " + self.payload
         return self.kind + self.payload
+
+    @property
+    def is_request(self) -> bool:
+        """Whether the entry is a request (of this version's or an earlier one's)."""
+        return self.kind in (KIND_REQUEST, KIND_REQUEST_V1)
 
 
 class Push(NamedTuple):

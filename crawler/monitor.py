@@ -19,7 +19,7 @@ import redis
 
 from crawler import cluster
 from crawler.config import FrontierConfig
-from crawler.frontier import KIND_REQUEST, SERIES_INTERVAL, SERIES_SAMPLES, Entry
+from crawler.frontier import SERIES_INTERVAL, SERIES_SAMPLES, Entry
 from crawler.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -125,9 +125,9 @@ def leases_by_domain(client: redis.Redis, keys: CrawlKeys) -> list[tuple[str, in
     counts: Counter[str] = Counter()
     values: list[bytes] = client.hvals(keys.leased)  # type: ignore[assignment]
     for value in values:  # "<node> <score> <16-digit id><kind><payload>"
-        entry = value.split(b" ", 2)[-1]
-        if entry[16:17] == KIND_REQUEST:
-            counts[Entry.parse(entry).domain] += 1
+        entry = Entry.parse(value.split(b" ", 2)[-1])
+        if entry.is_request:
+            counts[entry.domain] += 1
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
 
 

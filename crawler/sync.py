@@ -23,7 +23,7 @@ import redis
 from crawler import cluster, codec, seeds
 from crawler.connection import redact
 from crawler.errors import DecodeError
-from crawler.frontier import KIND_REQUEST, KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
+from crawler.frontier import KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -352,7 +352,7 @@ class FrontierSync:
             self._next_pop_at = time.monotonic() + got.next_ready if short else None
         for entry in got.popped:
             self._take(entry)
-        requests = sum(1 for entry in got.popped if entry.kind == KIND_REQUEST)
+        requests = sum(1 for entry in got.popped if entry.is_request)
         if requests:
             self.stats.inc_value("scheduler/dequeued/redis", requests)
         if got.popped:
@@ -392,7 +392,7 @@ class FrontierSync:
         spider = self.scheduler.spider
         assert spider is not None
         try:
-            if entry.kind == KIND_REQUEST:
+            if entry.is_request:
                 self.scheduler.leased(entry.id, codec.decode(entry.payload, spider),
                                       entry.domain, entry.hold, entry.gap)
                 return

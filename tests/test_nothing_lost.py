@@ -50,9 +50,11 @@ def test_a_dead_letter_sent_again_is_stored_once(redis_url: str, client: redis.R
 
 def test_entries_of_an_earlier_version_are_still_read() -> None:
     with_domain = Entry.parse(b'0000000000000001ra.example {"url":"http://a.example/"}')
-    assert (with_domain.kind, with_domain.domain) == (KIND_REQUEST, "a.example")
+    assert (with_domain.is_request, with_domain.domain) == (True, "a.example")
+    assert with_domain.stored() == b'ra.example {"url":"http://a.example/"}'
     alone = Entry.parse(b'0000000000000002r{"url":"http://b.example/ x"}')
     assert (alone.domain, alone.payload) == ("", b'{"url":"http://b.example/ x"}')
+    assert alone.stored() == b'r{"url":"http://b.example/ x"}'
 
 
 @pytest.mark.parametrize(("meta", "named"), [

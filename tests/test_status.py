@@ -26,7 +26,7 @@ from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, sta
 from tests.helpers import queue_raw
 
 KEYS = CrawlKeys("crawl", "site")
-BAD_ENTRY = b"0000000000000001rnot json"  # decodes to nothing: one dead letter
+BAD_ENTRY = b"9000000000000001rnot json"  # decodes to nothing: one dead letter
 
 
 class Lines:

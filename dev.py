@@ -3,6 +3,7 @@
 
     python3 dev.py demo    # install into .venv, then run a real two-node crawl
     python3 dev.py test    # install into .venv, then run the test suite
+    python3 dev.py lint    # install into .venv, then ruff and mypy --strict (as CI does)
 
 Both create ``.venv`` and install the project with its dev extras when they are missing
 or ``pyproject.toml`` changed. Extra arguments go to ``scrapy demo`` or ``pytest``.
@@ -40,17 +41,18 @@ def ensure_installed() -> None:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test", "lint"):
         print(__doc__, file=sys.stderr)
         return 2
     ensure_installed()
     action, extra = sys.argv[1], sys.argv[2:]
-    if action == "demo":
-        command = [str(PYTHON), "-m", "scrapy", "demo", *extra]
-    else:
-        command = [str(PYTHON), "-m", "pytest", *extra]
     os.chdir(ROOT)
-    return subprocess.call(command)
+    if action == "demo":
+        return subprocess.call([str(PYTHON), "-m", "scrapy", "demo", *extra])
+    if action == "lint":
+        return (subprocess.call([str(PYTHON), "-m", "ruff", "check", "."])
+                or subprocess.call([str(PYTHON), "-m", "mypy", "--strict", "crawler"]))
+    return subprocess.call([str(PYTHON), "-m", "pytest", *extra])
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def kill_thresholds(pages: int, at: float, kills: int) -> list[int]:
 def stored_item_urls(client: redis.Redis, variant: str, spider: str) -> list[str]:
     """The ``url`` of every entry of the variant's item store, duplicates included."""
     urls: list[str] = []
-    if variant == "ours":
+    if is_ours(variant):
         key, cursor = f"crawl:{{{spider}}}:items", "-"
         while True:
             chunk = cast("list[tuple[bytes, dict[bytes, bytes]]]",

@@ -82,12 +82,12 @@ class SeedReader:
         """The line as it will be stored, built as a node will build it."""
         if self.hook is not None:
             text = line.strip()  # the spider's hook owns the format
-        else:
+            requests = seeds.build(text.encode("utf-8"), self.hook)
+        else:  # what seeds.build does with the stored text, without parsing it twice
             seed = seeds.parse(line)
             if self.recrawl:
                 seed["dont_filter"] = True
-            text = stored(seed)
-        requests = seeds.build(text.encode("utf-8"), self.hook)
+            text, requests = stored(seed), [seeds.to_request(seed)]
         if not requests:
             raise seeds.SeedError("the spider's make_request_from_data made no request of it")
         if self.recrawl and not all(request.dont_filter for request in requests):

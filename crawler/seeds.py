@@ -32,10 +32,14 @@ def _check_url(url: Any) -> str:
     text = url.strip()
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018  (raises on a port out of range)
+        if ":" in parts.netloc or "@" in parts.netloc:  # a port, a user, an IPv6 address
+            host = parts.hostname
+            parts.port  # noqa: B018  (raises on a bad port)
+        else:
+            host = parts.netloc
     except ValueError as exc:
         raise SeedError(f"not a valid URL ({exc}): {text[:200]!r}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise SeedError(f"not an http(s) URL: {text[:200]!r}")
     return text
 

@@ -24,9 +24,10 @@ class Command(CrawlCommand):
         name = self.crawl_name(args)
         if len(args) > 2:
             raise UsageError("give one FILE (or - for standard input)")
-        good, bad = seedfile.read(args[1] if len(args) == 2 else "-")
-        _, keys, client = self.open(name)
         assert self.settings is not None
+        good, bad = seedfile.SeedReader(self.settings, name).read(
+            args[1] if len(args) == 2 else "-")
+        _, keys, client = self.open(name)
         recorded = client.hget(keys.seen_meta, "layout")
         if recorded is None:
             print(f"Crawl {name!r} has seen no URL yet; nothing to forget")
@@ -36,8 +37,9 @@ class Command(CrawlCommand):
             self.fail(f"crawl {name!r} keeps its fingerprints in a Bloom filter, which cannot "
                       "forget one URL; seed it with --recrawl instead")
             return
-        forgotten = layout.forget(client, seedfile.fingerprints(self.settings, name, good))
-        print(f"Forgot {forgotten} of {len(good)} URLs (the others were not known)"
+        prints = [fp for seed in good for fp in seed.fingerprints]
+        forgotten = layout.forget(client, prints)
+        print(f"Forgot {forgotten} of {len(prints)} URLs (the others were not known)"
               + (f"; {bad} bad lines" if bad else ""))
         if bad:
             self.exitcode = 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 
+import redis
 from scrapy.exceptions import UsageError
 
 from crawler import seedfile
 from crawler.cli import CrawlCommand
-from crawler.fingerprints import layout_from_json
+from crawler.fingerprints import FingerprintLayout, layout_from_json
 
 CHUNK = 1000
 
@@ -28,8 +30,10 @@ class Command(CrawlCommand):
             '{"url": ..., "meta": {...}, "priority": n}. Blank lines and lines starting with # '
             "are skipped. Seeds the crawl already knows are not added again, unless --recrawl "
             "(then they are fetched again; the pages they link to still follow the crawl's "
-            "de-duplication and RECRAWL_AFTER_DAYS). A bad line is reported with its line "
-            "number, the others are still seeded, and the command exits with status 1."
+            "de-duplication and RECRAWL_AFTER_DAYS). Each line is built into requests as a "
+            "node will (by the spider's make_request_from_data if it has one); a line a node "
+            "would fail on is reported as FILE:LINE, the others are still seeded, and the "
+            "command exits with status 1."
         )
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -41,26 +45,16 @@ class Command(CrawlCommand):
         name = self.crawl_name(args)
         if len(args) > 2:
             raise UsageError("give one FILE (or - for standard input)")
-        good, bad = seedfile.read(args[1] if len(args) == 2 else "-")
-        config, keys, client = self.open(name)
         assert self.settings is not None
+        reader = seedfile.SeedReader(self.settings, name, recrawl=opts.recrawl)
+        good, bad = reader.read(args[1] if len(args) == 2 else "-")
+        config, keys, client = self.open(name)
         if opts.recrawl:
-            fresh = [seedfile.stored({**seed, "dont_filter": True}) for _, seed in good]
-            known = 0
+            fresh, known = [seed.text for seed in good], 0
         else:
             recorded = client.hget(keys.seen_meta, "layout") or config.fingerprint_layout()
             layout = layout_from_json(keys, recorded, config.recrawl_days)
-            prints = seedfile.fingerprints(self.settings, name, good)
-            fresh, seen_here, known = [], set(), 0
-            for start in range(0, len(good), CHUNK):
-                chunk = prints[start:start + CHUNK]
-                for (text, _), fp, is_known in zip(good[start:start + CHUNK], chunk,
-                                                   layout.known(client, chunk), strict=True):
-                    if is_known or fp in seen_here:
-                        known += 1
-                    else:
-                        seen_here.add(fp)
-                        fresh.append(text)
+            fresh, known = new_seeds(good, layout, client)
         for start in range(0, len(fresh), CHUNK):
             lines = fresh[start:start + CHUNK]
             if config.start_urls_as_set:
@@ -72,3 +66,25 @@ class Command(CrawlCommand):
               + (f"; {bad} bad lines" if bad else ""))
         if bad:
             self.exitcode = 1
+
+
+def new_seeds(good: list[seedfile.Seed], layout: FingerprintLayout, client: redis.Redis) -> \
+        tuple[list[str], int]:
+    """The lines to seed (those with a request the crawl has not seen, nor an earlier line
+    of the file, or one fetched even if seen) and how many lines were left out."""
+    prints = [fp for seed in good for fp in seed.fingerprints]
+    seen: list[bool] = []
+    for start in range(0, len(prints), CHUNK):
+        seen += layout.known(client, prints[start:start + CHUNK])
+    known_prints = iter(zip(prints, seen, strict=True))
+    fresh, known, seen_here = [], 0, set()
+    for seed in good:
+        new = seed.always
+        for fp, is_known in itertools.islice(known_prints, len(seed.fingerprints)):
+            new = new or not (is_known or fp in seen_here)
+            seen_here.add(fp)
+        if new:
+            fresh.append(seed.text)
+        else:
+            known += 1
+    return fresh, known

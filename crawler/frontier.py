@@ -250,19 +250,28 @@ class Frontier:
                         "queues", moved, source)
 
     async def _create_bitmaps(self, layout: BloomLayout) -> None:
-        """Create the Bloom bitmaps whole (SET NX of zeros), so none is grown by SETBIT."""
+        """Create the Bloom bitmaps whole, so that none is grown by SETBIT.
+
+        ``BITFIELD key INCRBY u1 <last bit> 0`` makes Redis allocate a missing bitmap at its
+        full size (no zeros are sent) and leaves one that exists as it is, bits set by
+        pushes included: nodes that start together need no lock, and each sends one short
+        command a missing bitmap, whatever the size of the filter.
+        """
         keys = layout.bitmap_keys()
-        exist = await self.client.exists(*keys)
-        if exist == len(keys):
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        missing = [key for key, found in zip(keys, await pipe.execute(), strict=True)
+                   if not found]
+        if not missing:
             return
-        zeros = bytes(layout.bits_per_bitmap // 8)
-        for start in range(0, len(keys), 16):
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys[start:start + 16]:
-                pipe.set(key, zeros, nx=True)
-            await pipe.execute()
-        logger.info("Created the %d bitmaps (%d MB) of the crawl's Bloom filter", len(keys),
-                    len(keys) * len(zeros) // 10**6)
+        last = layout.bits_per_bitmap - 1
+        pipe = self.client.pipeline(transaction=False)
+        for key in missing:
+            pipe.execute_command("BITFIELD", key, "OVERFLOW", "WRAP", "INCRBY", "u1", last, 0)
+        await pipe.execute()
+        logger.info("Created %d of the %d bitmaps (%d MB in all) of the crawl's Bloom filter",
+                    len(missing), len(keys), len(keys) * layout.bits_per_bitmap // 8 // 10**6)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.

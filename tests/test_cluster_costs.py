@@ -1,5 +1,5 @@
-"""What a node's heartbeat costs stays bounded as the cluster grows: a beat reads no other
-node's state."""
+"""What a node's heartbeat and start-up cost stays bounded as the cluster grows: a beat
+reads no other node's state, and the Bloom filter's bitmaps are never sent over the wire."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler.fingerprints import describe
+from crawler.fingerprints import BloomLayout, describe
 from crawler.frontier import ClusterView, Frontier, Outgoing
 from crawler.keys import CrawlKeys
 from crawler.politeness import DomainLimits, Politeness
@@ -98,3 +98,24 @@ def test_the_crawl_ends_once_every_live_node_was_idle_long_enough(
     assert got == [False, True, False, True, False, True]
     assert client.zrange(KEYS.beats, 0, -1) == [b"a", b"b"]
 
+
+def test_bloom_bitmaps_are_created_once_and_never_sent(redis_url: str,
+                                                       client: redis.Redis) -> None:
+    layout = describe("bloom", 0, 9_000_000, 32)  # 17 bitmaps of 2 MiB
+    bloom = BloomLayout(KEYS, 9_000_000, 32)
+    sent_before = int(client.info("stats")["total_net_input_bytes"])
+
+    async def nothing(*frontiers: Frontier) -> None:
+        return None
+    with_frontiers(redis_url, nothing, ["a", "b", "c"], layout=layout)  # open at once
+    sent = int(client.info("stats")["total_net_input_bytes"]) - sent_before
+    sizes = {client.strlen(key) for key in bloom.bitmap_keys()}
+    assert sizes == {bloom.bits_per_bitmap // 8} and len(bloom.bitmap_keys()) == 17
+    assert sent < 200_000, f"{sent} bytes sent to open a 36 MB filter three times"
+
+    first, second = bloom.bitmap_keys()[:2]
+    client.setbit(first, bloom.bits_per_bitmap - 1, 1)
+    client.delete(second)
+    with_frontiers(redis_url, nothing, ["d"], layout=layout)
+    assert client.getbit(first, bloom.bits_per_bitmap - 1) == 1, "a bit set was cleared"
+    assert client.strlen(second) == bloom.bits_per_bitmap // 8

@@ -2,7 +2,8 @@
 
 Each node writes a small JSON state with every heartbeat; Redis stamps it with the
 server's time (``beat``), so no two hosts' clocks are ever compared. A node is live
-while its last beat is younger than ``SCHEDULER_NODE_TIMEOUT``.
+while its last beat is younger than ``SCHEDULER_NODE_TIMEOUT``. A beat reads no other
+node's state: ``heartbeat.lua`` keeps the latest time any node keeps the crawl going.
 """
 
 from __future__ import annotations
@@ -62,13 +63,13 @@ def idle_seconds(state: dict[str, Any], now: float) -> float:
     return idle_for + (now - float(state.get("beat", now)))
 
 
-def crawl_finished(view: ClusterView, idle_timeout: float, node_timeout: float) -> bool:
+def crawl_finished(view: ClusterView, idle_timeout: float) -> bool:
     """The end-of-crawl rule: not paused, nothing queued, leased or seeded, at least one
     request ever enqueued, and every live node idle for ``idle_timeout`` seconds (0: never
-    end)."""
+    end). The last part is ``view.busy_until`` being past: each heartbeat scores its node
+    with the time until which it is live and not yet idle that long (``heartbeat.lua``)."""
     if view.control == "paused":
         return False
     if idle_timeout <= 0 or view.queued or view.leased or view.seeds or not view.enqueued:
         return False
-    live = [s for s in view.nodes.values() if is_live(s, view.now, node_timeout)]
-    return all(idle_seconds(s, view.now) >= idle_timeout for s in live)
+    return view.busy_until <= view.now

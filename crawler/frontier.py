@@ -118,8 +118,9 @@ class ClusterView:
     leased: int
     seeds: int
     enqueued: int
-    nodes: dict[str, dict[str, Any]]
     control: str = ""
+    busy_until: float = -math.inf  # the latest time until which a node keeps the crawl
+    # from ending (busy, or idle for less than the idle timeout, and live)
 
 
 @dataclass
@@ -150,8 +151,12 @@ class Frontier:
         self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
         lease_seconds: float, max_attempts: int, politeness: Politeness | None = None,
         batch_size: int = int(DEFAULTS["SCHEDULER_BATCH_SIZE"]),
+        node_timeout: float = float(DEFAULTS["SCHEDULER_NODE_TIMEOUT"]),
+        idle_timeout: float = float(DEFAULTS["MAX_IDLE_TIME_BEFORE_CLOSE"]),
     ) -> None:
-        """``batch_size``: the most requests one script saves (or moves), one atomic step."""
+        """``batch_size``: the most requests one script saves (or moves), one atomic step;
+        ``node_timeout`` and ``idle_timeout``: how long this node's heartbeats say it keeps
+        the crawl from ending (see ``lua/heartbeat.lua``)."""
         self.client = client
         self.keys = keys
         self.order = order
@@ -160,6 +165,8 @@ class Frontier:
         self.max_attempts = max_attempts
         self.politeness = politeness or Politeness()
         self.batch_size = batch_size
+        self.node_timeout = node_timeout
+        self.idle_timeout = idle_timeout
         self._limits = [self.politeness.default.spec(), self.politeness.overrides_json(),
                         int(self.politeness.robots), HAND_OUT_AHEAD]
         self.layout: FingerprintLayout | None = None
@@ -196,10 +203,22 @@ class Frontier:
             state = {}
         return {**state, "now": seconds + micros / 1e6}
 
+    async def leave(self) -> None:
+        """Take this node off the nodes hash and its indexes (it closes)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hdel(self.keys.nodes, self.node_id)
+        pipe.zrem(self.keys.beats, self.node_id)
+        pipe.zrem(self.keys.busy_until, self.node_id)
+        await pipe.execute()
+
     async def take_back_own_leases(self) -> int:
         """End the leases a previous life of this node (same id) left, each counted as a
         failed attempt ("node restarted"), so they go back to their queues at once
-        rather than when their leases expire; how many."""
+        rather than when their leases expire; how many.
+
+        It scans the whole leased hash, O(leases) once a restart, in steps of 1,000 that
+        never hold Redis long: an index of each node's leases would make it O(own leases)
+        but cost a write on every pop and every ack."""
         owner = self.node_id.encode() + b" "
         taken = 0
         ids: list[bytes] = []
@@ -231,19 +250,28 @@ class Frontier:
                         "queues", moved, source)
 
     async def _create_bitmaps(self, layout: BloomLayout) -> None:
-        """Create the Bloom bitmaps whole (SET NX of zeros), so none is grown by SETBIT."""
+        """Create the Bloom bitmaps whole, so that none is grown by SETBIT.
+
+        ``BITFIELD key INCRBY u1 <last bit> 0`` makes Redis allocate a missing bitmap at its
+        full size (no zeros are sent) and leaves one that exists as it is, bits set by
+        pushes included: nodes that start together need no lock, and each sends one short
+        command a missing bitmap, whatever the size of the filter.
+        """
         keys = layout.bitmap_keys()
-        exist = await self.client.exists(*keys)
-        if exist == len(keys):
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        missing = [key for key, found in zip(keys, await pipe.execute(), strict=True)
+                   if not found]
+        if not missing:
             return
-        zeros = bytes(layout.bits_per_bitmap // 8)
-        for start in range(0, len(keys), 16):
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys[start:start + 16]:
-                pipe.set(key, zeros, nx=True)
-            await pipe.execute()
-        logger.info("Created the %d bitmaps (%d MB) of the crawl's Bloom filter", len(keys),
-                    len(keys) * len(zeros) // 10**6)
+        last = layout.bits_per_bitmap - 1
+        pipe = self.client.pipeline(transaction=False)
+        for key in missing:
+            pipe.execute_command("BITFIELD", key, "OVERFLOW", "WRAP", "INCRBY", "u1", last, 0)
+        await pipe.execute()
+        logger.info("Created %d of the %d bitmaps (%d MB in all) of the crawl's Bloom filter",
+                    len(missing), len(keys), len(keys) * layout.bits_per_bitmap // 8 // 10**6)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.
@@ -318,10 +346,11 @@ class Frontier:
         if out.heartbeat is not None:
             scripts.HEARTBEAT.queue(
                 pipe,
-                [self.keys.nodes, self.keys.leased, self.keys.start_urls, self.keys.stats,
-                 self.keys.retry, self.keys.series, self.keys.series_lock, self.keys.control],
+                [self.keys.nodes, self.keys.beats, self.keys.busy_until, self.keys.leased,
+                 self.keys.start_urls, self.keys.stats, self.keys.series,
+                 self.keys.series_lock, self.keys.control],
                 [self.node_id, json.dumps(out.heartbeat), SERIES_INTERVAL, SERIES_SAMPLES,
-                 FORGET_NODE_SECONDS],
+                 FORGET_NODE_SECONDS, self.node_timeout, self.idle_timeout],
             )
             plan.append(("heartbeat", nothing))
         return plan
@@ -386,25 +415,10 @@ class Frontier:
                 got.suspect = isolated.decode() if isolated else None
                 got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
             elif step == "heartbeat":
-                now, queued, leased, seeds, enqueued, control, flat = result
-                nodes = _node_states(flat)
+                now, queued, leased, seeds, enqueued, control, busy_until = result
                 got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
-                                          int(enqueued), nodes, control.decode())
+                                          int(enqueued), control.decode(), float(busy_until))
         return got
-
-
-def _node_states(flat: list[bytes]) -> dict[str, dict[str, Any]]:
-    """The nodes hash's ``id, JSON state`` pairs; a state that is not a JSON object (no
-    node of this engine wrote it) is skipped."""
-    nodes: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(flat), 2):
-        try:
-            state = json.loads(flat[i + 1])
-        except ValueError:
-            continue
-        if isinstance(state, dict):
-            nodes[flat[i].decode("utf-8", "replace")] = state
-    return nodes
 
 
 def _split_popped(sizes: bytes, entries: bytes) -> list[Entry]:

@@ -115,6 +115,17 @@ class CrawlKeys:
         return self._key("nodes")
 
     @property
+    def beats(self) -> str:
+        """Sorted set: node id -> time (Redis server time) of that node's latest heartbeat."""
+        return self._key("beats")
+
+    @property
+    def busy_until(self) -> str:
+        """Sorted set: node id -> time (Redis server time) until which that node keeps the
+        crawl from ending (busy, or idle for less than ``MAX_IDLE_TIME_BEFORE_CLOSE``)."""
+        return self._key("busy_until")
+
+    @property
     def control(self) -> str:
         """String: "paused" or "stopped" when an operator said so (absent: running)."""
         return self._key("control")

@@ -30,7 +30,7 @@ MIN_SPAN = 5.0  # a rate measured over less time than this is noise
 RECENT_SAMPLES = int((RATE_WINDOW + SERIES_INTERVAL) / SERIES_INTERVAL) + 2
 GAP = 3 * SERIES_INTERVAL  # samples further apart than this: no node was sampling between
 BUSIEST_DOMAINS = 5  # domains with the most requests in flight, shown by status
-COUNT_LEASES_UP_TO = 20_000  # leases read to count them by domain (more: not counted)
+LEASE_SAMPLE = 1000  # leases read (a random sample) to count the leases by domain
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,25 @@ def _node_row(node_id: bytes, raw: bytes, now: float, node_timeout: float) -> di
     }
 
 
-def leases_by_domain(client: redis.Redis, keys: CrawlKeys) -> list[tuple[str, int]]:
-    """(domain, requests leased) pairs, most first: what nodes hold of each domain now."""
+def leases_by_domain(client: redis.Redis, keys: CrawlKeys,
+                     leased: int) -> list[tuple[str, int]]:
+    """(domain, requests leased) pairs, most first: what nodes hold of each domain now.
+
+    Counted on a random sample of ``LEASE_SAMPLE`` leases (all of them when there are no
+    more) and scaled to ``leased``, the leases in all: one refresh reads a bounded number
+    of leases however many nodes hold.
+    """
     counts: Counter[str] = Counter()
-    values: list[bytes] = client.hvals(keys.leased)  # type: ignore[assignment]
+    sample: list[bytes] = client.hrandfield(  # type: ignore[assignment]
+        keys.leased, LEASE_SAMPLE, withvalues=True)
+    values = sample[1::2]
     for value in values:  # "<node> <score> <16-digit id><kind><payload>"
         entry = Entry.parse(value.split(b" ", 2)[-1])
         if entry.is_request:
             counts[entry.domain] += 1
-    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    scale = max(leased, len(values)) / len(values) if values else 1.0
+    return sorted(((d, round(n * scale)) for d, n in counts.items()),
+                  key=lambda pair: (-pair[1], pair[0]))
 
 
 def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
@@ -138,7 +148,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe = client.pipeline(transaction=False)
     pipe.time()
     pipe.zcount(keys.domains, "-inf", "(inf")  # not the member scored +inf (lib.lua)
-    pipe.zcard(keys.retry)
+    pipe.hlen(keys.attempts)
     pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)
     pipe.hgetall(keys.stats)
@@ -147,7 +157,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     pipe.hgetall(keys.nodes)
     pipe.lrange(keys.series, 0, samples - 1)
     pipe.get(keys.control)
-    ((secs, micros), domains, retry, leased, seeds_type, stats, items, dead, nodes,
+    ((secs, micros), domains, retrying, leased, seeds_type, stats, items, dead, nodes,
      series, control) = pipe.execute()
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
@@ -157,9 +167,8 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     rows = [_node_row(k, v, now, config.node_timeout) for k, v in sorted(nodes.items())]
     alive = [r for r in rows if r["alive"]]
     history = [s for s in map(Sample.parse, series) if s is not None]
-    current = Sample(now, counts.get("queued", 0) + retry, leased, seeds, counts.get("done", 0),
-                     items)
-    busiest = leases_by_domain(client, keys) if 0 < leased <= COUNT_LEASES_UP_TO else []
+    current = Sample(now, counts.get("queued", 0), leased, seeds, counts.get("done", 0), items)
+    busiest = leases_by_domain(client, keys, leased) if leased else []
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
     status = {
         "crawl": keys.crawl,
@@ -167,10 +176,11 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                              (control or b"").decode()),
         "server_time": round(now, 3),
         "queued": current.queued,
-        "retrying": retry,
+        "retrying": retrying,  # failed before, queued or leased again
         "in_progress": leased,
         "domains_queued": domains,
-        "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),  # {} past COUNT_LEASES_UP_TO
+        "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),
+        "in_flight_sampled": leased > LEASE_SAMPLE,  # in_flight_by_domain: estimated
         "seeds_waiting": seeds,
         "fingerprints": counts.get("seen", 0),
         "duplicates_dropped": counts.get("duplicates", 0),

@@ -155,7 +155,7 @@ class FrontierSync:
                     raise got.error
                 if self.pushes or self.acks or self.acks_ready or self.dead:
                     continue  # pushes that took several scripts: their acks go now
-                await self.frontier.client.hdel(self.frontier.keys.nodes, self.frontier.node_id)
+                await self.frontier.leave()
                 break
             except (redis.RedisError, OSError) as exc:
                 if time.monotonic() > deadline:
@@ -360,8 +360,7 @@ class FrontierSync:
         if got.cluster is not None:
             view = got.cluster
             self._obey(view.control)
-            self.crawl_finished = cluster.crawl_finished(
-                view, self.config.idle_timeout, self.config.node_timeout)
+            self.crawl_finished = cluster.crawl_finished(view, self.config.idle_timeout)
             if self.crawl_finished:
                 self.nextcall.schedule()  # the engine looks at idleness now, not in 5 s
             nothing = not (view.enqueued or view.seeds or got.popped or self.handed)

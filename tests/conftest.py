@@ -46,16 +46,19 @@ class RedisServer:
             [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log"), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start; see {self.folder}") from None
-                time.sleep(0.05)
+        with redis.Redis.from_url(self.url) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.AuthenticationError:  # it answers: it asks for a password
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise RuntimeError(
+                            f"redis-server did not start; see {self.folder}") from None
+                    time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:

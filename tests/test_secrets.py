@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from crawler.connection import SecretURL, redact
-from crawler.embedded import server_binary
 from tests.conftest import (
     ROOT,
+    RedisServer,
     free_port,
     node_env,
     run_scrapy,
@@ -50,24 +49,10 @@ def test_settings_with_a_url_without_password_print() -> None:
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server that asks for a password; yields its URL with ``?password=``."""
-    port, folder = free_port(), tmp_path_factory.mktemp("locked")
-    process = subprocess.Popen(
-        [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder), "--requirepass", SECRET],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0?password={SECRET}"
-    with redis.Redis.from_url(url) as client:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-    yield url
-    process.terminate()
-    process.wait(10)
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("locked"))
+    server.start("--appendonly", "no", "--requirepass", SECRET)
+    yield f"{server.url}?password={SECRET}"
+    server.stop()
 
 
 def test_a_query_password_shows_nowhere(locked_redis: str, tmp_path: Path) -> None:

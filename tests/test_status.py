@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -195,3 +196,41 @@ def test_the_chart_breaks_where_no_node_was_sampling() -> None:
     just_after = monitor.chart([sample(312, 15, 130), *reversed(recent)])
     assert [(p["t"], p["ppm"], p["queued"]) for p in just_after] == [
         (-12, None, 30), (-2, 360.0, 20), (0, None, 15)], "a rate over 2 s is noise"
+
+
+def lease_many(client: redis.Redis, count: int, first: str = "a.example") -> None:
+    """``count`` leases of two domains, 3 of ``first`` for 1 of ``b.example``."""
+    client.delete(KEYS.leased)
+    pad = "x" * 300
+    for start in range(0, count, 5000):
+        client.hset(KEYS.leased, mapping={
+            f"{i:016d}": f"n1 0 {i:016d}q{first if i % 4 else 'b.example'} {pad}"
+            for i in range(start, min(start + 5000, count))})
+
+
+def bytes_read_by_status(client: redis.Redis, config: FrontierConfig) -> tuple[int, Any]:
+    before = int(client.info("stats")["total_net_output_bytes"])
+    status = monitor.crawl_status(client, KEYS, config)
+    return int(client.info("stats")["total_net_output_bytes"]) - before, status
+
+
+def test_status_reads_a_bounded_sample_of_the_leases(client: redis.Redis) -> None:
+    config = FrontierConfig.from_settings(Settings())
+    lease_many(client, 200)
+    _, status = bytes_read_by_status(client, config)
+    assert status["in_flight_by_domain"] == {"a.example": 150, "b.example": 50}
+    assert not status["in_flight_sampled"]
+    lease_many(client, 2000)
+    few, _ = bytes_read_by_status(client, config)
+    lease_many(client, 20_000)
+    many, status = bytes_read_by_status(client, config)
+    assert many < 1.5 * few, f"{many} bytes read for 20,000 leases, {few} for 2,000"
+    assert status["in_flight_sampled"] and status["in_progress"] == 20_000
+    estimated = status["in_flight_by_domain"]
+    assert abs(estimated["a.example"] - 15_000) < 1500  # 5 standard deviations
+
+
+def test_retrying_counts_the_entries_that_failed_before(client: redis.Redis) -> None:
+    client.hset(KEYS.attempts, mapping={"0000000000000001": "[{}]", "0000000000000002": "[{}]"})
+    status = monitor.crawl_status(client, KEYS, FrontierConfig.from_settings(Settings()))
+    assert status["retrying"] == 2

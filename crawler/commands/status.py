@@ -26,8 +26,8 @@ from crawler.monitor import crawl_status
 __all__ = ["Command", "crawl_status"]
 
 MIN_INTERVAL = 0.2
-COUNTERS = (("state", "state"), ("queued", "queued"), ("  of which retrying", "retrying"),
-            ("in progress (leased)", "in_progress"), ("domains queued", "domains_queued"),
+COUNTERS = (("state", "state"), ("queued", "queued"), ("in progress (leased)", "in_progress"),
+            ("failed before, pending", "retrying"), ("domains queued", "domains_queued"),
             ("seeds waiting", "seeds_waiting"),
             ("fingerprints", "fingerprints"), ("duplicates dropped", "duplicates_dropped"),
             ("requests done", "done"), ("leases reclaimed", "reclaimed"),
@@ -121,7 +121,9 @@ class Command(CrawlCommand):
         print(f"  {'ETA':<22}{duration(status['eta_seconds']):>12}")
         busiest = status["in_flight_by_domain"]
         if busiest:
-            print("  in flight by domain: " + ", ".join(f"{d} {n}" for d, n in busiest.items()))
+            about = " (about: counted on a sample)" if status["in_flight_sampled"] else ""
+            print(f"  in flight by domain{about}: "
+                  + ", ".join(f"{d} {n:,}" for d, n in busiest.items()))
         print(f"  nodes: {status['nodes_alive']} alive, {status['nodes_dead']} dead")
         for row in status["nodes"]:
             print(f"    {node_line(row)}")

@@ -14,7 +14,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # status field, metric name, type, help
 CRAWL_METRICS = (
     ("queued", "crawler_queued", "gauge", "Requests waiting in the queue (retries included)."),
-    ("retrying", "crawler_retrying", "gauge", "Requests waiting for another attempt."),
+    ("retrying", "crawler_retrying", "gauge", "Requests pending again after a failure."),
     ("in_progress", "crawler_in_progress", "gauge", "Requests leased to nodes."),
     ("domains_queued", "crawler_domains_queued", "gauge", "Domains with requests queued."),
     ("seeds_waiting", "crawler_seeds_waiting", "gauge", "Seeds not yet read by a node."),

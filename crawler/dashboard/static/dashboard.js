@@ -10,7 +10,7 @@ const COUNTERS = [
   ["done", "requests done"], ["queued", "queued"], ["in_progress", "in progress"],
   ["seeds_waiting", "seeds waiting"], ["items", "items"], ["pages_per_minute", "pages/min"],
   ["eta_seconds", "ETA"], ["fingerprints", "fingerprints"],
-  ["duplicates_dropped", "duplicates dropped"], ["retrying", "retrying"],
+  ["duplicates_dropped", "duplicates dropped"], ["retrying", "failed before, pending"],
   ["reclaimed", "leases reclaimed"], ["failed_attempts", "callback failures"],
   ["poisoned", "poison requests"], ["dead_letters", "dead letters"],
 ];

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from scrapy.settings import BaseSettings
 
@@ -111,4 +111,4 @@ def _fill(url: str, params: dict[str, Any], db: int | None) -> str:
     if params.get("ssl") is True and scheme == "redis":
         scheme = "rediss"
     query = urlencode(fields) if fields != dict(parse_qsl(parts.query)) else query
-    return urlunsplit((scheme, netloc, path, query, parts.fragment))
+    return f"{scheme}://{netloc}{path}{'?' if query else ''}{query}"

@@ -164,15 +164,15 @@ class FrontierConfig:
             """Set by the user, not registered by the add-on as a default."""
             return settings.get(name) is not None and settings.getpriority(name) != _ADDON
 
-        def number(name: str, minimum: float, value: Any = None) -> float:
-            value = get(name) if value is None else value
+        def number(name: str, minimum: float, given_value: Any = None) -> float:
+            raw = get(name) if given_value is None else given_value
             try:
-                value = float(value)
+                value = float(raw)
             except (TypeError, ValueError):
-                raise ConfigError(f"{where(name)}={value!r} is not a number") from None
+                raise ConfigError(f"{where(name)}={raw!r} is not a number") from None
             if value < minimum:
-                raise ConfigError(f"{where(name)}={value} must be at least {minimum}")
-            return float(value)
+                raise ConfigError(f"{where(name)}={raw} must be at least {minimum:g}")
+            return value
 
         def optional_path(name: str, fallback: Any = None) -> str | None:
             value = settings.get(name) if given(name) else fallback

@@ -33,8 +33,8 @@ from scrapy.utils.test import get_crawler
 from crawler.config import FrontierConfig
 from crawler.items import item_key
 from crawler.keys import CrawlKeys
-from crawler.postgres import describe
 from crawler.pipelines.postgres import PostgresPipeline
+from crawler.postgres import describe
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles
 

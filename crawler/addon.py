@@ -2,8 +2,9 @@
 
     ADDONS = {"crawler.addon.RedisFrontier": 0}
 
-Scrapy calls ``update_settings`` when a crawler applies its settings, after the project's,
-the spider's and the command line's are in, at a priority ("addon") below the project's.
+Scrapy calls ``update_pre_crawler_settings`` before it sets up logging, and
+``update_settings`` when a crawler applies its settings, once the project's, the spider's
+and the command line's are in, at a priority ("addon") below the project's.
 So the add-on writes the scheduler at the priority of the line it replaces (a value set at
 equal priority wins), and registers its defaults only where nothing is set.
 """
@@ -38,6 +39,11 @@ def _path(value: Any) -> str:
 
 class RedisFrontier:
     """Makes every ``scrapy crawl`` of the project a node of a crawl shared through Redis."""
+
+    @classmethod
+    def update_pre_crawler_settings(cls, settings: BaseSettings) -> None:
+        """Apply the environment before Scrapy sets its logging up (``LOG_LEVEL``)."""
+        apply_environment(settings)
 
     def update_settings(self, settings: BaseSettings) -> None:
         """Apply the environment, install the Redis scheduler, register every default of

@@ -23,6 +23,7 @@ from crawler.errors import RedisUnavailableError
 logger = logging.getLogger(__name__)
 
 _async_clients: dict[str, redis.asyncio.Redis] = {}
+_announced: set[str] = set()  # embedded servers this process said it uses
 
 
 def redact(url: str) -> str:
@@ -58,6 +59,9 @@ def resolve_url(config: FrontierConfig) -> str:
     if url is not None and url not in ("embedded", socket):
         return url
     url = embedded.ensure_running(config.embedded_dir)
+    if url in _announced:
+        return url
+    _announced.add(url)
     if config.redis_url == "embedded":
         logger.info("Using the embedded Redis at %s (REDIS_URL=embedded)", url)
     else:

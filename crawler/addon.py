@@ -43,7 +43,10 @@ class RedisFrontier:
     @classmethod
     def update_pre_crawler_settings(cls, settings: BaseSettings) -> None:
         """Apply the environment before Scrapy sets its logging up (``LOG_LEVEL``)."""
-        apply_environment(settings)
+        try:
+            apply_environment(settings)
+        except ConfigError:
+            pass  # named in one line by ``scrapy crawl``, or raised by update_settings
 
     def update_settings(self, settings: BaseSettings) -> None:
         """Apply the environment, install the Redis scheduler, register every default of
@@ -57,9 +60,10 @@ class RedisFrontier:
                 settings.setdefault(name, value.copy() if isinstance(value, dict) else value,
                                     priority=_ADDON)
         config = FrontierConfig.from_settings(settings)
-        if config.redis_url is None:
+        if config.redis_url in (None, "embedded"):
             # scrapy-redis's spiders and pipeline read REDIS_URL: the same Redis for all.
-            settings.set("REDIS_URL", embedded.socket_url(config.embedded_dir), _ADDON)
+            priority = max(settings.getpriority("REDIS_URL") or 0, _ADDON)
+            settings.set("REDIS_URL", embedded.socket_url(config.embedded_dir), priority)
         url = settings.get("REDIS_URL")
         if isinstance(url, str) and not isinstance(url, SecretURL):
             # Scrapy logs every overridden setting: keep the password out of that log.

@@ -9,6 +9,7 @@ Redis, never a guess at ``127.0.0.1:6379``.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -46,6 +47,20 @@ def redis_params(settings: BaseSettings, where: Callable[[str], str]) -> dict[st
             f"{', '.join(sorted(IGNORED))}")
     return {key: value for key, value in params.items()
             if key in MAPPED and value not in (None, "")}
+
+
+def check_encoding(settings: BaseSettings, where: Callable[[str], str]) -> None:
+    """``REDIS_ENCODING`` may only name UTF-8: that is what this engine reads and writes."""
+    encoding = settings.get("REDIS_ENCODING")
+    if encoding in (None, ""):
+        return
+    try:
+        name = codecs.lookup(str(encoding)).name
+    except LookupError:
+        name = str(encoding)
+    if name != "utf-8":
+        raise ConfigError(f"{where('REDIS_ENCODING')}={encoding!r}: this engine reads and "
+                          "writes Redis as UTF-8 only")
 
 
 def ignored_params(settings: BaseSettings) -> list[str]:

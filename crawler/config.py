@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-from crawler.address import redis_params, redis_url
+from crawler.address import check_encoding, redis_params, redis_url
 from crawler.environment import apply_environment
 from crawler.errors import ConfigError
 from crawler.fingerprints import describe
@@ -207,10 +206,7 @@ class FrontierConfig:
         if recrawl and store == "bloom":
             raise ConfigError("setting RECRAWL_AFTER_DAYS needs FINGERPRINT_STORE='exact': a "
                               "Bloom filter cannot tell when it saw a URL")
-        encoding = settings.get("REDIS_ENCODING")
-        if encoding not in (None, "") and _codec(encoding) != "utf-8":
-            raise ConfigError(f"{where('REDIS_ENCODING')}={encoding!r}: this engine reads and "
-                              "writes Redis as UTF-8 only")
+        check_encoding(settings, where)
         params = redis_params(settings, where)
         dsn = settings.get("POSTGRES_DSN")
         if dsn not in (None, ""):
@@ -262,9 +258,3 @@ class FrontierConfig:
             postgres_close_timeout=number("POSTGRES_CLOSE_TIMEOUT", 0),
         )
 
-
-def _codec(name: Any) -> str:
-    try:
-        return codecs.lookup(str(name)).name
-    except LookupError:
-        return str(name)

@@ -259,3 +259,12 @@ def test_a_scrapy_redis_project_switches_with_one_line_and_keeps_its_pipeline(
     assert set(small_site.hits().values()) == {1}, "a page fetched twice"
     assert client.llen("pages:items") == small_site.pages, "scrapy-redis's RedisPipeline"
     assert client.xlen(CrawlKeys("crawl", "pages").items) == small_site.pages, "our item store"
+
+
+def test_a_bad_environment_value_stops_a_node_with_one_line() -> None:
+    env = {**node_env("redis://127.0.0.1:1/0"), "SCHEDULER_PREFETCH": "abc"}
+    done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "site"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "error: environment variable SCHEDULER_PREFETCH='abc' is not a number")

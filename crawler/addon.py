@@ -101,6 +101,9 @@ def _install_scheduler(settings: BaseSettings) -> None:
         priority = max(settings.getpriority("DUPEFILTER_CLASS") or 0, _ADDON)
         settings.set("DUPEFILTER_CLASS", SCRAPY_DUPEFILTER, priority)
         replaced.append(f"DUPEFILTER_CLASS={dupefilter}")
+    elif dupefilter != SCRAPY_DUPEFILTER:
+        logger.warning("DUPEFILTER_CLASS=%s is not used: the Redis scheduler decides duplicates "
+                       "in Redis by REQUEST_FINGERPRINTER_CLASS's fingerprints", dupefilter)
     if replaced:
         logger.info("RedisFrontier add-on: %s replaced by SCHEDULER=%s (duplicates are "
                     "decided in Redis by request fingerprint)", " and ".join(replaced), OURS)

@@ -163,14 +163,17 @@ class FrontierConfig:
             """Set by the user, not registered by the add-on as a default."""
             return settings.get(name) is not None and settings.getpriority(name) != _ADDON
 
-        def number(name: str, minimum: float, given_value: Any = None) -> float:
-            raw = get(name) if given_value is None else given_value
+        def number(name: str, minimum: float, param: str | None = None) -> float:
+            """``name``'s value, or when given ``REDIS_PARAMS[param]``'s."""
+            raw, source = get(name), where(name)
+            if param is not None:
+                raw, source = params[param], f"{where('REDIS_PARAMS')}[{param!r}]"
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                raise ConfigError(f"{where(name)}={raw!r} is not a number") from None
+                raise ConfigError(f"{source}={raw!r} is not a number") from None
             if value < minimum:
-                raise ConfigError(f"{where(name)}={raw} must be at least {minimum:g}")
+                raise ConfigError(f"{source}={raw} must be at least {minimum:g}")
             return value
 
         def optional_path(name: str, fallback: Any = None) -> str | None:
@@ -217,8 +220,7 @@ class FrontierConfig:
                               "or SCHEMA.TABLE")
 
         def timeout(name: str, param: str) -> float:
-            fallback = None if given(name) else params.get(param)
-            return number(name, 0.1, fallback)
+            return number(name, 0.1, param if param in params and not given(name) else None)
 
         return cls(
             redis_url=redis_url(settings, params, where),

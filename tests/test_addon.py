@@ -58,6 +58,12 @@ def test_scrapy_redis_scheduler_and_dupefilter_are_replaced_and_said_so(
     assert "DUPEFILTER_CLASS=scrapy_redis.dupefilter.RFPDupeFilter" in line
 
 
+def test_a_dupefilter_of_its_own_is_said_to_be_unused(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="crawler.addon"):
+        crawler_with({"DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter"})
+    assert "DUPEFILTER_CLASS=scrapy.dupefilters.BaseDupeFilter is not used" in caplog.text
+
+
 def test_a_foreign_scheduler_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"setting SCHEDULER='scrapy.Spider' is neither"):
         crawler_with({"SCHEDULER": "scrapy.Spider"})
@@ -106,6 +112,8 @@ def test_redis_params_timeouts_map_and_unknown_keys_are_refused(
     assert (config.socket_timeout, config.connect_timeout) == (3, 2)
     assert "REDIS_PARAMS encoding, retry_on_timeout make no difference" in caplog.text
     assert config_of({"REDIS_PARAMS": params, "REDIS_SOCKET_TIMEOUT": 7}).socket_timeout == 7
+    with pytest.raises(ConfigError, match=r"setting REDIS_PARAMS\['socket_timeout'\]='x' is"):
+        config_of({"REDIS_PARAMS": {"socket_timeout": "x"}})
     with pytest.raises(ConfigError, match=r"setting REDIS_PARAMS has 'redis_cls', which this "
                                           r"engine cannot honour; it reads db, host"):
         config_of({"REDIS_PARAMS": {"redis_cls": "redis.cluster.RedisCluster"}})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scrapy.settings import BaseSettings
+from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
+from crawler.address import check_encoding, redis_params, redis_url
+from crawler.environment import apply_environment
 from crawler.errors import ConfigError
 from crawler.fingerprints import describe
 from crawler.politeness import Politeness, from_values
@@ -15,12 +18,17 @@ from crawler.politeness import Politeness, from_values
 QUEUE_ORDERS = ("priority", "fifo", "lifo")
 QUIET_FLUSHES = 5  # writes nobody waits for are this many flush delays apart
 
-# scrapy-redis names its queue variants by class; its users may keep that setting.
+# scrapy-redis names its queue variants by class (0.9.1 still ships the older names);
+# its users may keep that setting.
 _SCRAPY_REDIS_QUEUES = {
     "scrapy_redis.queue.PriorityQueue": "priority",
     "scrapy_redis.queue.FifoQueue": "fifo",
     "scrapy_redis.queue.LifoQueue": "lifo",
+    "scrapy_redis.queue.SpiderPriorityQueue": "priority",
+    "scrapy_redis.queue.SpiderQueue": "fifo",
+    "scrapy_redis.queue.SpiderStack": "lifo",
 }
+_ADDON = SETTINGS_PRIORITIES["addon"]
 
 DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
@@ -63,23 +71,23 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _check_dsn(dsn: str) -> None:
+def _check_dsn(dsn: str, where: str) -> None:
     from psycopg import Error
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         conninfo_to_dict(dsn)
     except Error:  # its message may quote the password
-        raise ConfigError("setting POSTGRES_DSN is not a PostgreSQL connection string: expected "
+        raise ConfigError(f"{where} is not a PostgreSQL connection string: expected "
                           "postgresql://USER:PASSWORD@HOST:PORT/DB or key=value pairs") from None
 
 
-def _node_id(value: Any) -> str | None:
+def _node_id(value: Any, where: str) -> str | None:
     if value in (None, ""):
         return None
     text = str(value)
     if not text.isprintable() or " " in text or len(text) > 200:
-        raise ConfigError(f"setting SCHEDULER_NODE_ID={text[:60]!r} must be up to 200 "
+        raise ConfigError(f"{where}={text[:60]!r} must be up to 200 "
                           "printable characters without spaces")
     return text
 
@@ -135,28 +143,45 @@ class FrontierConfig:
                         self.bloom_bits_per_url)
 
     @classmethod
-    def from_settings(cls, settings: BaseSettings) -> FrontierConfig:
-        """Build the config from Scrapy settings; a bad value raises ``ConfigError``."""
+    def from_settings(cls, settings: BaseSettings,
+                      environ: Mapping[str, str] | None = None) -> FrontierConfig:
+        """Build the config from Scrapy settings and the environment variables of
+        ``crawler.environment``; a bad value raises ``ConfigError`` naming its source."""
+        merged = BaseSettings()
+        merged.update(settings)
+        from_env = apply_environment(merged, environ)
+        settings = merged
+
+        def where(name: str) -> str:
+            return f"{'environment variable' if name in from_env else 'setting'} {name}"
 
         def get(name: str) -> Any:
             value = settings.get(name)
             return DEFAULTS[name] if value is None else value
 
-        def number(name: str, minimum: float) -> float:
+        def given(name: str) -> bool:
+            """Set by the user, not registered by the add-on as a default."""
+            return settings.get(name) is not None and settings.getpriority(name) != _ADDON
+
+        def number(name: str, minimum: float, param: str | None = None) -> float:
+            """``name``'s value, or when given ``REDIS_PARAMS[param]``'s."""
+            raw, source = get(name), where(name)
+            if param is not None:
+                raw, source = params[param], f"{where('REDIS_PARAMS')}[{param!r}]"
             try:
-                value = float(get(name))
+                value = float(raw)
             except (TypeError, ValueError):
-                raise ConfigError(f"setting {name}={get(name)!r} is not a number") from None
+                raise ConfigError(f"{source}={raw!r} is not a number") from None
             if value < minimum:
-                raise ConfigError(f"setting {name}={value} must be at least {minimum}")
+                raise ConfigError(f"{source}={raw} must be at least {minimum:g}")
             return value
 
-        def optional_path(name: str) -> str | None:
-            value = settings.get(name)
+        def optional_path(name: str, fallback: Any = None) -> str | None:
+            value = settings.get(name) if given(name) else fallback
             if value in (None, ""):
                 return None
             if not os.path.isfile(str(value)):
-                raise ConfigError(f"setting {name}={value!r}: no such file")
+                raise ConfigError(f"{where(name)}={value!r}: no such file")
             return str(value)
 
         order = str(get("SCHEDULER_QUEUE_ORDER")).lower()
@@ -165,44 +190,49 @@ class FrontierConfig:
             order = _SCRAPY_REDIS_QUEUES.get(str(queue_class), "")
             if not order:
                 raise ConfigError(
-                    f"setting SCHEDULER_QUEUE_CLASS={queue_class!r} is not one of "
+                    f"{where('SCHEDULER_QUEUE_CLASS')}={queue_class!r} is not one of "
                     f"{sorted(_SCRAPY_REDIS_QUEUES)}; use SCHEDULER_QUEUE_ORDER instead"
                 )
         if order not in QUEUE_ORDERS:
             raise ConfigError(
-                f"setting SCHEDULER_QUEUE_ORDER={order!r} must be one of {QUEUE_ORDERS}"
+                f"{where('SCHEDULER_QUEUE_ORDER')}={order!r} must be one of {QUEUE_ORDERS}"
             )
         bits = int(number("FINGERPRINT_BUCKET_BITS", 0))
         if bits > 24 or bits % 4:
-            raise ConfigError(
-                f"setting FINGERPRINT_BUCKET_BITS={bits} must be a multiple of 4 from 0 to 24"
-            )
+            raise ConfigError(f"{where('FINGERPRINT_BUCKET_BITS')}={bits} must be a multiple "
+                              "of 4 from 0 to 24")
         store = str(get("FINGERPRINT_STORE")).lower()
         if store not in ("exact", "bloom"):
-            raise ConfigError(f"setting FINGERPRINT_STORE={store!r} must be 'exact' or 'bloom'")
+            raise ConfigError(f"{where('FINGERPRINT_STORE')}={store!r} must be 'exact' or "
+                              "'bloom'")
         recrawl = int(number("RECRAWL_AFTER_DAYS", 0))
         if recrawl and store == "bloom":
             raise ConfigError("setting RECRAWL_AFTER_DAYS needs FINGERPRINT_STORE='exact': a "
                               "Bloom filter cannot tell when it saw a URL")
-        url = settings.get("REDIS_URL")
+        check_encoding(settings, where)
+        params = redis_params(settings, where)
         dsn = settings.get("POSTGRES_DSN")
         if dsn not in (None, ""):
-            _check_dsn(str(dsn))
+            _check_dsn(str(dsn), where("POSTGRES_DSN"))
         table = tuple(str(get("POSTGRES_TABLE")).split("."))
         if len(table) > 2 or not all(table):
-            raise ConfigError(f"setting POSTGRES_TABLE={'.'.join(table)!r} must be TABLE or "
-                              "SCHEMA.TABLE")
+            raise ConfigError(f"{where('POSTGRES_TABLE')}={'.'.join(table)!r} must be TABLE "
+                              "or SCHEMA.TABLE")
+
+        def timeout(name: str, param: str) -> float:
+            return number(name, 0.1, param if param in params and not given(name) else None)
+
         return cls(
-            redis_url=str(url) if url not in (None, "") else None,
+            redis_url=redis_url(settings, params, where),
             key_prefix=str(get("REDIS_KEY_PREFIX")),
             start_urls_key=settings.get("REDIS_START_URLS_KEY"),
             start_urls_as_set=settings.getbool("REDIS_START_URLS_AS_SET"),
             embedded_dir=str(get("REDIS_EMBEDDED_DIR")),
-            connect_timeout=number("REDIS_CONNECT_TIMEOUT", 0.1),
-            socket_timeout=number("REDIS_SOCKET_TIMEOUT", 0.1),
-            ssl_ca_certs=optional_path("REDIS_SSL_CA_CERTS"),
-            ssl_certfile=optional_path("REDIS_SSL_CERTFILE"),
-            ssl_keyfile=optional_path("REDIS_SSL_KEYFILE"),
+            connect_timeout=timeout("REDIS_CONNECT_TIMEOUT", "socket_connect_timeout"),
+            socket_timeout=timeout("REDIS_SOCKET_TIMEOUT", "socket_timeout"),
+            ssl_ca_certs=optional_path("REDIS_SSL_CA_CERTS", params.get("ssl_ca_certs")),
+            ssl_certfile=optional_path("REDIS_SSL_CERTFILE", params.get("ssl_certfile")),
+            ssl_keyfile=optional_path("REDIS_SSL_KEYFILE", params.get("ssl_keyfile")),
             persist=settings.getbool("SCHEDULER_PERSIST", DEFAULTS["SCHEDULER_PERSIST"]),
             flush_on_start=settings.getbool("SCHEDULER_FLUSH_ON_START"),
             queue_order=order,
@@ -211,7 +241,7 @@ class FrontierConfig:
             lease_seconds=number("SCHEDULER_LEASE_SECONDS", 1),
             heartbeat_seconds=number("SCHEDULER_HEARTBEAT_SECONDS", 0.1),
             node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),
-            node_id=_node_id(settings.get("SCHEDULER_NODE_ID")),
+            node_id=_node_id(settings.get("SCHEDULER_NODE_ID"), where("SCHEDULER_NODE_ID")),
             flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
             max_attempts=int(number("SCHEDULER_MAX_ATTEMPTS", 1)),
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
@@ -229,3 +259,4 @@ class FrontierConfig:
             postgres_buffer_items=int(number("POSTGRES_BUFFER_ITEMS", 1)),
             postgres_close_timeout=number("POSTGRES_CLOSE_TIMEOUT", 0),
         )
+

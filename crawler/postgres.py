@@ -1,5 +1,5 @@
 """The PostgreSQL item table: its schema, the batched upsert, and the backfill from the
-Redis item store. ``pipelines.postgres`` writes to it during a crawl; ``scrapy export
+Redis item store. ``crawler.pipelines.postgres`` writes to it during a crawl; ``scrapy export
 NAME --postgres`` runs ``backfill``. Passwords never leave this module in a message:
 ``describe`` and ``scrub`` give addresses and errors without them.
 """

@@ -1,1 +1,1 @@
-"""Item pipelines: where scraped items go."""
+"""The bundled project's item pipelines: kept paths to ``crawler.pipelines``."""

@@ -22,8 +22,8 @@ from scrapy.settings import Settings, default_settings
 from scrapy.spiderloader import get_spider_loader
 
 from crawler.config import DEFAULTS
+from crawler.environment import ENVIRONMENT as _FROM_ENV
 from crawler.sync import CLOSE_RETRY_SECONDS
-from settings import _FROM_ENV
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -280,7 +280,7 @@ def test_every_setting_in_the_environment_is_one_the_project_reads() -> None:
             if name in NOT_SETTINGS:
                 continue
             assert name in _FROM_ENV, (
-                f"deploy/{where} sets {name}, which settings/__init__.py does not read "
+                f"deploy/{where} sets {name}, which crawler/environment.py does not read "
                 "from the environment")
             assert name in DEFAULTS or hasattr(default_settings, name), (
                 f"deploy/{where} sets {name}, which is no setting of the engine or Scrapy")

@@ -33,8 +33,8 @@ from scrapy.utils.test import get_crawler
 from crawler.config import FrontierConfig
 from crawler.items import item_key
 from crawler.keys import CrawlKeys
+from crawler.pipelines.postgres import PostgresPipeline
 from crawler.postgres import describe
-from pipelines.postgres import PostgresPipeline
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles
 
@@ -272,7 +272,7 @@ def test_refused_items_are_logged_and_the_rest_written(dsn: str, redis_url: str,
         await pipeline.process_item(batch[3])
         await pipeline.close_spider()
 
-    with caplog.at_level(logging.INFO, logger="pipelines.postgres"):
+    with caplog.at_level(logging.INFO, logger="crawler.pipelines.postgres"):
         asyncio.run(run())
     table = {row["url"]: row["item"] for row in rows(dsn)}
     assert table == {"https://a.test/nul": {"url": "https://a.test/nul", "text": "ab"},

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from scrapy.utils.conf import closest_scrapy_cfg
 
-from crawler import admin
+from crawler import admin, connection
 from crawler.cli import CrawlCommand
 
 PREFIX = "demo"
@@ -41,8 +41,6 @@ class Command(CrawlCommand):
     def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         self.settings.set("REDIS_KEY_PREFIX", PREFIX, priority="cmdline")
-        if self.settings.get("REDIS_URL") in (None, ""):
-            self.settings.set("REDIS_URL", "embedded", priority="cmdline")
         config, keys, client = self.open("site")  # held open: the embedded Redis stays up
         admin.delete_crawl(client, keys)
         root = Path(closest_scrapy_cfg()).parent
@@ -51,7 +49,7 @@ class Command(CrawlCommand):
         base = ["-s", f"REDIS_KEY_PREFIX={PREFIX}",
                 "-s", f"REDIS_EMBEDDED_DIR={Path(config.embedded_dir).resolve()}"]
         # In the environment, not on command lines that ps shows: it may hold a password.
-        env = {**os.environ, "REDIS_URL": str(self.settings.get("REDIS_URL"))}
+        env = {**os.environ, "REDIS_URL": connection.resolve_url(config)}
         site = subprocess.Popen([sys.executable, "-m", "crawler.localsite", "--pages",
                                  str(opts.pages)], stdout=subprocess.PIPE, text=True)
         try:

@@ -1,0 +1,34 @@
+"""``scrapy settings``: Scrapy's own command, showing the settings a crawl gets from the
+RedisFrontier add-on too (``scrapy settings --get SCHEDULER_PREFETCH`` prints ``64``).
+
+Scrapy applies add-ons only when it builds a crawler, which this command does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrapy.commands.settings import Command as ScrapySettingsCommand
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import load_object
+
+from crawler.addon import RedisFrontier
+from crawler.errors import CrawlerError
+
+
+class Command(ScrapySettingsCommand):
+    """Get settings values, the add-on's included."""
+
+    def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        try:
+            for path in build_component_list(self.settings["ADDONS"]):
+                addon = load_object(path)
+                if isinstance(addon, type) and issubclass(addon, RedisFrontier):
+                    addon().update_settings(self.settings)
+        except CrawlerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            self.exitcode = 1
+            return
+        super().run(args, opts)

@@ -43,6 +43,7 @@ class Politeness:
     default: DomainLimits = DomainLimits(0, 0.0)
     overrides: tuple[tuple[str, DomainLimits], ...] = ()  # (domain, its limits), sorted
     robots: bool = False  # obey robots.txt: Crawl-delay widens a domain's interval
+    robots_max_delay: float = 60.0  # seconds: the widest interval a robots.txt can ask
 
     def overrides_json(self) -> str:
         """The overrides as ``pop.lua`` reads them (``""`` when there are none)."""
@@ -75,10 +76,11 @@ def parse_concurrency(value: Any, where: str) -> int:
     return number
 
 
-def from_values(concurrency: Any, rate: Any, limits: Any, robots: bool) -> Politeness:
+def from_values(concurrency: Any, rate: Any, limits: Any, robots: bool,
+                robots_max_delay: float = 60.0) -> Politeness:
     """Build the politeness rules from the values of ``DOMAIN_CONCURRENCY``,
-    ``DOMAIN_RATE``, ``DOMAIN_LIMITS`` (``{domain: {"concurrency": C, "rate": "N/S"}}``)
-    and ``ROBOTSTXT_OBEY``."""
+    ``DOMAIN_RATE``, ``DOMAIN_LIMITS`` (``{domain: {"concurrency": C, "rate": "N/S"}}``),
+    ``ROBOTSTXT_OBEY`` and ``ROBOTSTXT_MAX_DELAY``."""
     default = DomainLimits(parse_concurrency(concurrency, "setting DOMAIN_CONCURRENCY"),
                            parse_rate(rate, "setting DOMAIN_RATE"))
     if isinstance(limits, str):
@@ -98,7 +100,7 @@ def from_values(concurrency: Any, rate: Any, limits: Any, robots: bool) -> Polit
             parse_concurrency(own.get("concurrency", default.concurrency),
                               f"{where}['concurrency']"),
             parse_rate(own["rate"], f"{where}['rate']") if "rate" in own else default.interval)
-    return Politeness(default, tuple(sorted(overrides.items())), robots)
+    return Politeness(default, tuple(sorted(overrides.items())), robots, robots_max_delay)
 
 
 def domain_of(request: Request) -> str:

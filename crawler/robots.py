@@ -3,11 +3,14 @@
 Scrapy's ``RobotsTxtMiddleware`` reads robots.txt once per node and host, before the
 first request to that host goes out. Every domain counts as unread in the frontier (one
 request at a time) until a node reports it here: the delay its robots.txt asks for, or 0
-when it asks for none or could not be fetched.
+when it asks for none or could not be fetched. A delay beyond ``ROBOTSTXT_MAX_DELAY``
+(``Crawl-delay: 1e300`` would stop the domain for good, silently) is cut to it, with a
+warning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +19,8 @@ from scrapy.crawler import Crawler
 from scrapy.http.request import NO_CALLBACK
 
 from crawler.politeness import domain_of
+
+logger = logging.getLogger(__name__)
 
 
 def asked_delay(parser: Any, useragent: str) -> float:
@@ -42,8 +47,9 @@ def is_robots_download(request: Request) -> bool:
 class RobotsReporter:
     """Reports each domain's robots.txt delay once per node, through ``report``."""
 
-    def __init__(self, crawler: Crawler, report: Callable[[str, float], None]) -> None:
-        self.report = report
+    def __init__(self, crawler: Crawler, report: Callable[[str, float], None],
+                 max_delay: float) -> None:
+        self.report, self.max_delay = report, max_delay
         self.useragent = str(crawler.settings.get("ROBOTSTXT_USER_AGENT")
                              or crawler.settings.get("USER_AGENT"))
         self.known: set[str] = set()
@@ -51,7 +57,12 @@ class RobotsReporter:
         crawler.signals.connect(self._reached, signal=signals.request_reached_downloader)
 
     def _parsed(self, robotparser: Any, request: Request) -> None:
-        self._tell(domain_of(request), asked_delay(robotparser, self.useragent))
+        domain, delay = domain_of(request), asked_delay(robotparser, self.useragent)
+        if delay > self.max_delay and domain not in self.known:
+            logger.warning("robots.txt of %s asks for %g s between requests: keeping to "
+                           "ROBOTSTXT_MAX_DELAY=%g s", domain, delay, self.max_delay)
+            delay = self.max_delay
+        self._tell(domain, delay)
 
     def _reached(self, request: Request) -> None:
         """A request passed the robots middleware: its host's robots.txt was read, or

@@ -107,7 +107,8 @@ class RedisScheduler:
                         node_id, taken)
         self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
         if self.config.politeness.robots:  # kept here: signals hold weak references
-            self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay)
+            self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay,
+                                         self.config.politeness.robots_max_delay)
             downloader = getattr(self.crawler.engine, "downloader", None)
             middlewares = getattr(getattr(downloader, "middleware", None), "middlewares", ())
             self._robots_mw = next(

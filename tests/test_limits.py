@@ -23,6 +23,8 @@ def test_rates_concurrency_and_overrides_are_read_from_settings() -> None:
     assert rules.overrides == (("slow.example", DomainLimits(4, 5.0)),)
     assert rules.robots is True
     assert politeness().default == DomainLimits(0, 0.0)  # off unless asked for
+    assert politeness().robots_max_delay == 60.0
+    assert politeness(ROBOTSTXT_MAX_DELAY="2.5").robots_max_delay == 2.5
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -34,6 +36,7 @@ def test_rates_concurrency_and_overrides_are_read_from_settings() -> None:
      "setting DOMAIN_LIMITS['a.example']={'burst': 3} must be"),
     ({"DOMAIN_LIMITS": {"a.example": {"concurrency": "x"}}},
      "setting DOMAIN_LIMITS['a.example']['concurrency']='x' is not a whole number"),
+    ({"ROBOTSTXT_MAX_DELAY": "never"}, "setting ROBOTSTXT_MAX_DELAY='never' is not a number"),
 ])
 def test_a_bad_value_names_the_setting(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

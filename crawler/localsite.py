@@ -11,16 +11,18 @@ a test can check a crawl's politeness. ``--delay`` makes every page (and a robot
 slow to answer and ``--crawl-delay`` puts a ``Crawl-delay`` in ``/robots.txt``.
 
 For the hostile-input tests: ``/hostile`` links to every kind of bad URL, ``/binary``
-answers random bytes, ``/huge?size=N`` an N-byte page (``&chunked=1``: without a length),
-``/loop?n=K`` redirects to ``/loop?n=K+1`` forever, ``/echo`` a page titled by its host;
-``--robots garbage`` serves a binary robots.txt, ``--fail-all`` answers 503 to everything.
-``/_paths`` counts the requests answered with anything but a page. Request lines of up to 64 kB
-are read (20 kB URLs).
+answers random bytes, ``/huge?size=N`` an N-byte page (``&chunked=1``: without a
+length, ``&gzip=1``: gzipped), ``/loop?n=K`` redirects to ``/loop?n=K+1`` forever
+(``&mod=M``: modulo M, a cycle), ``/echo`` a page titled by its host; ``--robots
+garbage`` serves a binary robots.txt, ``--fail-all`` answers 503 to everything.
+``/_paths`` counts the requests answered with anything but a page. Request lines of up
+to 64 kB are read (20 kB URLs).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import random
 import time
@@ -44,7 +46,8 @@ def hostile_links() -> list[str]:
     badly (binary, oversized, endless redirects); none leads to a page."""
     return ["javascript:alert(1)", "mailto:someone@example.com", "data:text/html,<b>x</b>",
             "ftp://127.0.0.1:1/file.txt", "/long?pad=" + "x" * LONG_PAD, "/binary",
-            "/huge?size=300000", "/huge?size=300000&chunked=1", "/loop?n=0"]
+            "/huge?size=300000", "/huge?size=300000&chunked=1", "/huge?size=3000000&gzip=1",
+            "/loop?n=0", "/loop?n=0&mod=2"]
 
 
 def page_url(i: int, variant: int = 0) -> str:
@@ -160,6 +163,9 @@ def _binary(request: Request) -> bytes:
 def _huge(request: Request) -> bytes | int:
     size = int(request.args[b"size"][0])
     body = b"<html><head><title>Huge</title></head><body>" + b"x" * size
+    if b"gzip" in request.args:  # a small download that inflates to ``size`` bytes
+        request.setHeader(b"content-encoding", b"gzip")  # type: ignore[no-untyped-call]
+        return gzip.compress(body)
     if b"chunked" not in request.args:
         return body
     for start in range(0, len(body), 65536):
@@ -169,8 +175,9 @@ def _huge(request: Request) -> bytes | int:
 
 
 def _loop(request: Request) -> bytes:
-    n = int(request.args[b"n"][0])
-    request.redirect(f"/loop?n={n + 1}".encode())  # type: ignore[no-untyped-call]
+    n, mod = int(request.args[b"n"][0]), request.args.get(b"mod", [b""])[0].decode()
+    following = f"n={(n + 1) % int(mod)}&mod={mod}" if mod else f"n={n + 1}"
+    request.redirect(f"/loop?{following}".encode())  # type: ignore[no-untyped-call]
     return b""
 
 

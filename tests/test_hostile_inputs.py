@@ -1,7 +1,8 @@
 """Hostile inputs, each with what a user sees, from one real node crawling two local sites:
 odd URL schemes, braces and non-ASCII in host names, a 20 kB URL, binary and oversized
-answers, endless redirects, a garbage robots.txt (obeyed), and a site answering 503 to
-everything. Each gives a one-line error, a dead letter with its reason, or what plain
+answers (and a gzip bomb), endless redirects and a redirect cycle, a garbage robots.txt
+(obeyed, asking a Crawl-delay of 1e300 s), and a site answering 503 to everything.
+Each gives a one-line error, a dead letter with its reason, or what plain
 Scrapy does; the node ends by itself and every page of the healthy site is crawled once."""
 
 from __future__ import annotations
@@ -166,11 +167,25 @@ def test_an_oversized_answer_is_cancelled_with_one_warning(crawl: Crawl) -> None
         assert not [item for item in crawl.items if path in item["url"]]
 
 
+def test_a_gzip_bomb_is_dropped_with_one_warning(crawl: Crawl) -> None:
+    path = "/huge?size=3000000&gzip=1"
+    (warning,) = crawl.lines(f"Ignored response <200 {crawl.healthy.url}{path}> because "
+                             "its body (")
+    assert warning.endswith(f"exceeded DOWNLOAD_MAXSIZE ({MAXSIZE} B) during decompression.")
+    assert crawl.paths(crawl.healthy)[path] == 1
+    assert not [item for item in crawl.items if path in item["url"]]
+
+
 def test_endless_redirects_stop_at_the_redirect_limit(crawl: Crawl) -> None:
     loops = {path: n for path, n in crawl.paths(crawl.healthy).items()
-             if path.startswith("/loop")}
+             if path.startswith("/loop?n=") and "mod" not in path}
     assert loops == {f"/loop?n={n}": 1 for n in range(21)}  # REDIRECT_MAX_TIMES = 20
     assert not [item for item in crawl.items if "/loop" in item["url"]]
+
+
+def test_a_redirect_cycle_ends_at_the_seen_url(crawl: Crawl) -> None:
+    cycle = {path: n for path, n in crawl.paths(crawl.healthy).items() if "mod=" in path}
+    assert cycle == {"/loop?n=0&mod=2": 1, "/loop?n=1&mod=2": 1}  # back to n=0: a duplicate
 
 
 def test_a_garbage_robots_txt_allows_everything_and_its_delay_is_bounded(

@@ -58,7 +58,7 @@ class RobotsReporter:
 
     def _parsed(self, robotparser: Any, request: Request) -> None:
         domain, delay = domain_of(request), asked_delay(robotparser, self.useragent)
-        if delay > self.max_delay and domain not in self.known:
+        if not delay <= self.max_delay and domain not in self.known:  # (NaN too)
             logger.warning("robots.txt of %s asks for %g s between requests: keeping to "
                            "ROBOTSTXT_MAX_DELAY=%g s", domain, delay, self.max_delay)
             delay = self.max_delay

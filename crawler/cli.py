@@ -37,10 +37,18 @@ class CrawlCommand(ScrapyCommand):
         return args[0]
 
     def open(self, name: str) -> tuple[FrontierConfig, CrawlKeys, redis.Redis]:
-        """The crawl's config, keys and a client; ``CrawlerError`` if Redis cannot be used."""
+        """The crawl's config, keys and a client; ``CrawlerError`` if Redis cannot be used.
+        The seeds are on the key the spider reads (a scrapy-redis spider's ``redis_key``)."""
+        from scrapy.spiderloader import get_spider_loader
+
         assert self.settings is not None
         config = FrontierConfig.from_settings(self.settings)
-        keys = CrawlKeys(config.key_prefix, name, config.start_urls_key)
+        loader = get_spider_loader(self.settings)
+        if name in loader.list():
+            keys = CrawlKeys.for_spider(config.key_prefix, loader.load(name),
+                                        config.start_urls_key)
+        else:  # (the dashboard, with no crawl named)
+            keys = CrawlKeys(config.key_prefix, name, config.start_urls_key)
         url = connection.resolve_url(config)
         self.where = connection.redact(url)
         return config, keys, connection.sync_client(config, url)

@@ -76,8 +76,9 @@ class Entry(NamedTuple):
 
 
 class Push(NamedTuple):
-    """A request to enqueue: its fingerprint, priority, domain and encoded request. A
-    ``dont_filter`` request is enqueued even if seen; its fingerprint is still recorded.
+    """A request to enqueue: its fingerprint, priority, domain and encoded request. No
+    fingerprint: enqueued, nothing checked nor recorded (Scrapy's ``dont_filter``). With
+    one and ``dont_filter`` (a re-crawled seed): enqueued even if seen, and recorded.
     (A tuple: a node makes one per request it enqueues.)"""
 
     fingerprint: bytes | None

@@ -10,6 +10,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SCRAPY_REDIS_START_URLS = "%(name)s:start_urls"  # scrapy-redis's REDIS_START_URLS_KEY default
+
+
+def is_scrapy_redis_spider(spider: object) -> bool:
+    """Whether ``spider`` (a class or an instance) is one of scrapy-redis's ``RedisSpider``,
+    ``RedisCrawlSpider`` (its ``RedisMixin``): it reads its own seeds, from ``redis_key``."""
+    cls = spider if isinstance(spider, type) else type(spider)
+    return any(c.__name__ == "RedisMixin" and c.__module__ == "scrapy_redis.spiders"
+               for c in cls.__mro__)
+
+
+def start_urls_template(spider: object, configured: str | None) -> str | None:
+    """The key (a ``%(name)s`` template) whose seeds the crawl of ``spider`` (a class or an
+    instance) reads, as scrapy-redis picks it: the spider's own ``redis_key``, else
+    ``configured`` (``REDIS_START_URLS_KEY``), else scrapy-redis's default for its spiders,
+    and ``None`` (``<prefix>:{<crawl>}:start_urls``) for any other."""
+    own = getattr(spider, "redis_key", None)
+    if isinstance(own, str) and own.strip():
+        return own
+    if configured is not None:
+        return configured
+    return SCRAPY_REDIS_START_URLS if is_scrapy_redis_spider(spider) else None
+
 
 @dataclass(frozen=True)
 class CrawlKeys:
@@ -18,6 +41,13 @@ class CrawlKeys:
     prefix: str
     crawl: str
     start_urls_template: str | None = None
+
+    @classmethod
+    def for_spider(cls, prefix: str, spider: object, configured: str | None) -> CrawlKeys:
+        """The keys of the crawl of ``spider`` (a class or an instance), named after it;
+        its seeds on the key ``start_urls_template`` picks."""
+        return cls(prefix, str(getattr(spider, "name", "")),
+                   start_urls_template(spider, configured))
 
     def _key(self, role: str) -> str:
         return f"{self.prefix}:{{{self.crawl}}}:{role}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterator
+from typing import Any
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -26,7 +28,7 @@ from crawler.cluster import new_node_id, same_node_elsewhere
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.frontier import Frontier, Push
-from crawler.keys import CrawlKeys
+from crawler.keys import CrawlKeys, is_scrapy_redis_spider
 from crawler.pacing import PacedRequests
 from crawler.politeness import domain_of
 from crawler.robots import RobotsReporter
@@ -63,14 +65,30 @@ class RedisScheduler:
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
         """Read the settings once; the crawl is named after the spider."""
         config = FrontierConfig.from_settings(crawler.settings)
-        assert crawler.spidercls is not None
-        keys = CrawlKeys(config.key_prefix, crawler.spidercls.name, config.start_urls_key)
-        return cls(crawler, config, keys)
+        spider = crawler.spider or crawler.spidercls  # the instance: ``-a redis_key=...``
+        assert spider is not None
+        return cls(crawler, config,
+                   CrawlKeys.for_spider(config.key_prefix, spider, config.start_urls_key))
 
     def open(self, spider: Spider) -> Deferred[None]:
         """Connect to Redis and start trading with it; raises ``RedisUnavailableError``."""
         self.spider = spider
         return deferred_from_coro(self._open(spider))
+
+    def _take_over_seeds(self, spider: Spider) -> None:
+        """A scrapy-redis spider reads its seeds itself (LPOP on its ``redis_key``, from its
+        idle handler) and keeps itself open while its ``MAX_IDLE_TIME_BEFORE_CLOSE`` (default
+        0: forever) runs. Here the frontier leases those seeds from the same key (a killed
+        node loses none), so the spider's reading and its idle handler are switched off:
+        the crawl ends by the cluster's rule, like any other."""
+        if not is_scrapy_redis_spider(spider):
+            return
+        mixin: Any = spider  # a scrapy_redis.spiders.RedisMixin (the package is not imported)
+        self.crawler.signals.disconnect(mixin.spider_idle, signal=signals.spider_idle)
+        mixin.next_requests = _no_requests  # (what its start_requests return, too)
+        logger.info("scrapy-redis spider %r: the frontier leases its seeds from %s; the "
+                    "crawl ends when the cluster is done (MAX_IDLE_TIME_BEFORE_CLOSE=%s)",
+                    spider.name, self.keys.start_urls, self.config.idle_timeout)
 
     async def _open(self, spider: Spider) -> None:
         slot = getattr(self.crawler.engine, "_slot", None)
@@ -79,6 +97,7 @@ class RedisScheduler:
                 "this Scrapy version's engine has no _slot.inprogress/_slot.nextcall, which "
                 "the Redis scheduler needs to know when a request is done"
             )
+        self._take_over_seeds(spider)
         url = await asyncio.to_thread(connection.resolve_url, self.config)  # may start Redis
         client = await connection.async_client(self.config, url)
         node_id = new_node_id(self.config.node_id)
@@ -217,10 +236,22 @@ class RedisScheduler:
         """Buffer the request for the next batched push.
 
         Returns ``True``: whether it is a duplicate is decided in Redis, in batch, and
-        counted in the stats as ``frontier/duplicates``. A request that cannot go through
-        Redis (see ``_keep_local``) is kept in this node's memory, as Scrapy's own
-        scheduler would; ``False`` when it is a duplicate of one kept so.
+        counted in the stats as ``frontier/duplicates``. As in Scrapy's scheduler, a
+        ``dont_filter`` request is neither checked nor recorded there: the page of a seed
+        (scrapy-redis's and ``start_urls`` ones are ``dont_filter``) is fetched again when a
+        link reaches it, and a ``CrawlSpider`` gives its item then. A request that cannot
+        go through Redis (see ``_keep_local``) is kept in this node's memory, as Scrapy's
+        own scheduler would; ``False`` when it is a duplicate of one kept so.
         """
+        return self._enqueue(request, recrawl=False)
+
+    def enqueue_seed(self, request: Request, recrawl: bool) -> None:
+        """Buffer a request a seed stands for. ``recrawl``: the seed is in this project's
+        format, whose ``dont_filter`` means a re-crawl (``scrapy seed --recrawl``): fetched
+        even if seen, and recorded as seen today, so that its links do not fetch it again."""
+        self._enqueue(request, recrawl)
+
+    def _enqueue(self, request: Request, recrawl: bool) -> bool:
         assert self.crawler.request_fingerprinter is not None
         fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         try:
@@ -228,7 +259,8 @@ class RedisScheduler:
         except codec.EncodeError as exc:
             return self._keep_local(request, fingerprint, exc)
         assert self.sync is not None, "RedisScheduler.open() was not awaited"
-        self.sync.push(Push(fingerprint, request.priority, domain_of(request), payload,
+        recorded = fingerprint if recrawl or not request.dont_filter else None
+        self.sync.push(Push(recorded, request.priority, domain_of(request), payload,
                             request.dont_filter))
         return True
 
@@ -268,3 +300,8 @@ class RedisScheduler:
 
     def __len__(self) -> int:
         return len(self.buffer) + len(self.paced)
+
+
+def _no_requests() -> Iterator[Request]:
+    """What a scrapy-redis spider's ``next_requests`` yields on this scheduler: nothing."""
+    return iter(())

@@ -366,8 +366,10 @@ class FrontierSync:
             nothing = not (view.enqueued or view.seeds or got.popped or self.handed)
             if nothing and not self._waiting_logged:
                 self._waiting_logged = True
-                logger.info("Waiting for seeds in %s (scrapy seed %s FILE)",
-                            self.frontier.keys.start_urls, self.frontier.keys.crawl)
+                logger.info("Waiting for seeds in Redis key %s (scrapy seed %s FILE, or %s "
+                            "them there)", self.frontier.keys.start_urls,
+                            self.frontier.keys.crawl,
+                            "SADD" if self.config.start_urls_as_set else "LPUSH")
 
     def _obey(self, control: str) -> None:
         """Follow ``scrapy pause/resume/stop``: the control state every heartbeat reads."""
@@ -397,8 +399,11 @@ class FrontierSync:
                 return
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
+            # In this project's seed format (no make_request_from_data hook on the spider),
+            # dont_filter means a re-crawl; a hook's (scrapy-redis's) means what Scrapy says.
+            recrawl = getattr(spider, "make_request_from_data", None) is None
             for request in list(seeds.requests_from_raw(entry.payload, spider)):
-                self.scheduler.enqueue_request(request)
+                self.scheduler.enqueue_seed(request, recrawl)
             self.acks.append(entry.id)  # sent with the pushes above, in the same script
             self._settled(entry.id)
         except Exception as exc:  # any entry a node cannot turn into requests: the spider's

@@ -1,0 +1,184 @@
+"""scrapy-redis's spider classes, unchanged, on the Redis frontier: on the same local site,
+two nodes give the items scrapy-redis's own scheduler gives (run first, on the same Redis,
+its own keys), every page is fetched once, and the crawl ends by itself.
+
+The project is ``tests/scrapy_redis_project``: scrapy-redis 0.9.1's example project. Our
+runs add the one line of "Switching from scrapy-redis" (``ADDONS``) and, until the add-on
+replaces a project's own ``SCHEDULER``, set ``SCHEDULER`` on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from scrapy import Spider
+from scrapy_redis.spiders import RedisCrawlSpider, RedisSpider
+
+from crawler.keys import CrawlKeys, is_scrapy_redis_spider
+from crawler.localsite import page_links
+from tests.conftest import Site, node_env, scrapy_command, wait_all
+
+PROJECT = Path(__file__).resolve().parent / "scrapy_redis_project"
+SWITCH = {"ADDONS": '{"crawler.addon.RedisFrontier": 0}',
+          "SCHEDULER": "crawler.scheduler.RedisScheduler"}
+# scrapy-redis 0.9.1 calls APIs this Scrapy deprecates: its nodes only log the warnings;
+# ours fail on any warning but those of scrapy-redis's RedisPipeline, kept in the project.
+THEIR_WARNINGS = "default"
+OUR_WARNINGS = ("error,ignore:RedisPipeline.process_item(),"
+                "ignore:scrapy_redis.pipelines.RedisPipeline.process_item returned")
+FAST = {"MAX_IDLE_TIME_BEFORE_CLOSE": "2", "SCHEDULER_HEARTBEAT_SECONDS": "0.2"}
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The nodes a test starts; those still running at its end are killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for node in started:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+
+
+def start(started: list[subprocess.Popen[bytes]], redis_url: str, log: Path, spider: str,
+          ours: bool, *args: str, **settings: str) -> None:
+    """A ``scrapy crawl SPIDER`` node of the example project, on scrapy-redis's scheduler
+    or (``ours``) on the frontier."""
+    env = {**node_env(redis_url), "PYTHONWARNINGS": OUR_WARNINGS if ours else THEIR_WARNINGS}
+    chosen = {"REDIS_URL": redis_url, "DOWNLOAD_DELAY": "0", "LOG_LEVEL": "INFO",
+              **(SWITCH if ours else {"MAX_IDLE_TIME_BEFORE_CLOSE": "2"}), **settings}
+    with log.open("ab") as handle:
+        started.append(subprocess.Popen(scrapy_command("crawl", spider, *args, settings=chosen),
+                                        cwd=PROJECT, env=env, stdout=handle,
+                                        stderr=subprocess.STDOUT))
+
+
+def two_nodes(started: list[subprocess.Popen[bytes]], redis_url: str, folder: Path,
+              spider: str, ours: bool, *args: str, **settings: str) -> list[Path]:
+    logs = [folder / f"{'ours' if ours else 'theirs'}-{n}.log" for n in (1, 2)]
+    for log in logs:
+        start(started, redis_url, log, spider, ours, *args, **settings)
+    return logs
+
+
+def finish(started: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    codes = wait_all(started[-2:], timeout=180)
+    assert codes == [0, 0], "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
+
+
+def take_items(client: redis.Redis, spider: str) -> Counter[str]:
+    """The items scrapy-redis's RedisPipeline stored (by page title), removed for the next run."""
+    key = f"{spider}:items"
+    names = Counter(json.loads(raw)["name"] for raw in client.lrange(key, 0, -1))
+    client.delete(key)
+    return names
+
+
+def fetched_during(site: Site, action: Callable[[], None]) -> Counter[int]:
+    before = Counter(site.hits())
+    action()
+    return Counter(site.hits()) - before
+
+
+def seed_json(site: Site) -> str:
+    return json.dumps({"url": site.page(0)})
+
+
+def assert_same_crawl(theirs: Counter[str], ours: Counter[str], fetched: Counter[int],
+                      site: Site) -> None:
+    assert {f"Page {i}" for i in range(site.pages)} == set(theirs), "reference incomplete"
+    assert ours == theirs, f"items differ: {ours - theirs} more, {theirs - ours} fewer"
+    again = {page: n for page, n in fetched.items() if page != 0 and n != 1}
+    assert not again, f"pages not fetched exactly once: {again}"
+
+
+def test_the_seed_page_is_linked(small_site: Site) -> None:
+    """The case of the missing item: the seed's page is linked from another page."""
+    assert any(0 in page_links(i, small_site.pages, 1) for i in range(1, small_site.pages))
+
+
+def test_redis_crawl_spider_gives_scrapy_redis_items_and_ends_by_itself(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
+        nodes: list[subprocess.Popen[bytes]]) -> None:
+    client.lpush("mycrawler:start_urls", seed_json(small_site))
+    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "mycrawler_redis", ours=False))
+    theirs = take_items(client, "mycrawler_redis")
+
+    def crawl() -> None:  # our default MAX_IDLE_TIME_BEFORE_CLOSE (theirs: 0, never end)
+        logs = two_nodes(nodes, redis_url, tmp_path, "mycrawler_redis", ours=True,
+                         SCHEDULER_HEARTBEAT_SECONDS="0.2")
+        waiting = "Waiting for seeds in Redis key mycrawler:start_urls (scrapy seed"
+        deadline = time.monotonic() + 90
+        while not any(waiting in log.read_text(errors="replace") for log in logs):
+            assert time.monotonic() < deadline, "no node said where it waits for seeds"
+            time.sleep(0.2)
+        seeded = subprocess.run(  # (REDIS_URL: the project maps no environment variable)
+            scrapy_command("seed", "mycrawler_redis", "-", settings={"REDIS_URL": redis_url}),
+            cwd=PROJECT, input=seed_json(small_site), env=node_env(redis_url),
+            capture_output=True, text=True, timeout=120)
+        assert "Seeded 1 URLs into mycrawler:start_urls" in seeded.stdout, seeded.stderr
+        finish(nodes, logs)
+
+    fetched = fetched_during(small_site, crawl)
+    assert_same_crawl(theirs, take_items(client, "mycrawler_redis"), fetched, small_site)
+    assert not client.exists("mycrawler:start_urls")
+
+
+def test_redis_spider_gives_scrapy_redis_items(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
+        nodes: list[subprocess.Popen[bytes]]) -> None:
+    client.lpush("myspider:start_urls", seed_json(small_site))
+    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "myspider_redis", ours=False))
+    theirs = take_items(client, "myspider_redis")
+    assert theirs["Page 0"] == 2, "scrapy-redis: the seed's item, and the linked page's"
+
+    def crawl() -> None:
+        client.lpush("myspider:start_urls", seed_json(small_site))
+        finish(nodes, two_nodes(nodes, redis_url, tmp_path, "myspider_redis", ours=True,
+                                **FAST))
+
+    fetched = fetched_during(small_site, crawl)
+    assert_same_crawl(theirs, take_items(client, "myspider_redis"), fetched, small_site)
+    assert not client.exists("myspider:start_urls")
+
+
+def test_plain_crawl_spider_with_scrapy_redis_settings_gives_the_same_items(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
+        nodes: list[subprocess.Popen[bytes]]) -> None:
+    site = f"site={small_site.page(0)}"
+    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "local_crawl", False, "-a", site))
+    theirs = take_items(client, "local_crawl")
+    fetched = fetched_during(small_site, lambda: finish(nodes, two_nodes(
+        nodes, redis_url, tmp_path, "local_crawl", True, "-a", site, **FAST)))
+    assert_same_crawl(theirs, take_items(client, "local_crawl"), fetched, small_site)
+
+
+class Own(RedisSpider):
+    name = "own"
+    redis_key = "%(name)s:seeds"
+
+
+class Default(RedisCrawlSpider):
+    name = "default"
+
+
+class Plain(Spider):
+    name = "plain"
+
+
+def test_the_seeds_key_is_the_one_the_spider_reads() -> None:
+    assert CrawlKeys.for_spider("crawl", Own, None).start_urls == "own:seeds"
+    assert CrawlKeys.for_spider("crawl", Own, "x:%(name)s").start_urls == "own:seeds"
+    assert CrawlKeys.for_spider("crawl", Default, None).start_urls == "default:start_urls"
+    assert CrawlKeys.for_spider("crawl", Default, "x:%(name)s").start_urls == "x:default"
+    assert CrawlKeys.for_spider("crawl", Plain, None).start_urls == "crawl:{plain}:start_urls"
+    assert CrawlKeys.for_spider("crawl", Plain, "x:%(name)s").start_urls == "x:plain"
+    assert [is_scrapy_redis_spider(s) for s in (Own, Default, Plain, Own())] == [
+        True, True, False, True]

@@ -78,7 +78,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """The test Redis, emptied before each test."""
-    redis.Redis.from_url(redis_server.url).flushall()
+    with redis.Redis.from_url(redis_server.url) as flusher:
+        flusher.flushall()
     return redis_server.url
 
 

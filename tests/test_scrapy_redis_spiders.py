@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,14 +61,6 @@ def start(started: list[subprocess.Popen[bytes]], redis_url: str, log: Path, spi
                                         stderr=subprocess.STDOUT))
 
 
-def two_nodes(started: list[subprocess.Popen[bytes]], redis_url: str, folder: Path,
-              spider: str, ours: bool, *args: str, **settings: str) -> list[Path]:
-    logs = [folder / f"{'ours' if ours else 'theirs'}-{n}.log" for n in (1, 2)]
-    for log in logs:
-        start(started, redis_url, log, spider, ours, *args, **settings)
-    return logs
-
-
 def finish(started: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
     codes = wait_all(started[-2:], timeout=180)
     assert codes == [0, 0], "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
@@ -104,60 +97,82 @@ def test_the_seed_page_is_linked(small_site: Site) -> None:
     assert any(0 in page_links(i, small_site.pages, 1) for i in range(1, small_site.pages))
 
 
-def test_redis_crawl_spider_gives_scrapy_redis_items_and_ends_by_itself(
-        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
-        nodes: list[subprocess.Popen[bytes]]) -> None:
-    client.lpush("mycrawler:start_urls", seed_json(small_site))
-    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "mycrawler_redis", ours=False))
-    theirs = take_items(client, "mycrawler_redis")
+@dataclass
+class Bench:
+    """What a comparison needs: the Redis, the site, a folder for logs, the nodes."""
 
-    def crawl() -> None:  # our default MAX_IDLE_TIME_BEFORE_CLOSE (theirs: 0, never end)
-        logs = two_nodes(nodes, redis_url, tmp_path, "mycrawler_redis", ours=True,
-                         SCHEDULER_HEARTBEAT_SECONDS="0.2")
+    redis_url: str
+    client: redis.Redis
+    site: Site
+    folder: Path
+    nodes: list[subprocess.Popen[bytes]]
+
+    def crawl(self, spider: str, ours: bool, *args: str, **settings: str) -> list[Path]:
+        """Start two nodes of ``spider``; their logs."""
+        logs = [self.folder / f"{'ours' if ours else 'theirs'}-{n}.log" for n in (1, 2)]
+        for log in logs:
+            start(self.nodes, self.redis_url, log, spider, ours, *args, **settings)
+        return logs
+
+    def theirs(self, spider: str, seeds: str | None, *args: str) -> Counter[str]:
+        """The items of a crawl by scrapy-redis's scheduler (seeds LPUSHed on ``seeds``)."""
+        if seeds is not None:
+            self.client.lpush(seeds, seed_json(self.site))
+        finish(self.nodes, self.crawl(spider, False, *args))
+        return take_items(self.client, spider)
+
+    def same_as(self, theirs: Counter[str], spider: str, ours: Callable[[], None]) -> None:
+        """Crawl again with ``ours``: the same items, and every page but the seed's once."""
+        fetched = fetched_during(self.site, ours)
+        assert_same_crawl(theirs, take_items(self.client, spider), fetched, self.site)
+
+
+@pytest.fixture
+def bench(redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
+          nodes: list[subprocess.Popen[bytes]]) -> Bench:
+    return Bench(redis_url, client, small_site, tmp_path, nodes)
+
+
+def test_redis_crawl_spider_gives_scrapy_redis_items_and_ends_by_itself(bench: Bench) -> None:
+    theirs = bench.theirs("mycrawler_redis", "mycrawler:start_urls")
+
+    def ours() -> None:  # our default MAX_IDLE_TIME_BEFORE_CLOSE (theirs: 0, never end)
+        logs = bench.crawl("mycrawler_redis", True, SCHEDULER_HEARTBEAT_SECONDS="0.2")
         waiting = "Waiting for seeds in Redis key mycrawler:start_urls (scrapy seed"
         deadline = time.monotonic() + 90
         while not any(waiting in log.read_text(errors="replace") for log in logs):
             assert time.monotonic() < deadline, "no node said where it waits for seeds"
             time.sleep(0.2)
         seeded = subprocess.run(  # (REDIS_URL: the project maps no environment variable)
-            scrapy_command("seed", "mycrawler_redis", "-", settings={"REDIS_URL": redis_url}),
-            cwd=PROJECT, input=seed_json(small_site), env=node_env(redis_url),
+            scrapy_command("seed", "mycrawler_redis", "-",
+                           settings={"REDIS_URL": bench.redis_url}),
+            cwd=PROJECT, input=seed_json(bench.site), env=node_env(bench.redis_url),
             capture_output=True, text=True, timeout=120)
         assert "Seeded 1 URLs into mycrawler:start_urls" in seeded.stdout, seeded.stderr
-        finish(nodes, logs)
+        finish(bench.nodes, logs)
 
-    fetched = fetched_during(small_site, crawl)
-    assert_same_crawl(theirs, take_items(client, "mycrawler_redis"), fetched, small_site)
-    assert not client.exists("mycrawler:start_urls")
+    bench.same_as(theirs, "mycrawler_redis", ours)
+    assert not bench.client.exists("mycrawler:start_urls")
 
 
-def test_redis_spider_gives_scrapy_redis_items(
-        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
-        nodes: list[subprocess.Popen[bytes]]) -> None:
-    client.lpush("myspider:start_urls", seed_json(small_site))
-    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "myspider_redis", ours=False))
-    theirs = take_items(client, "myspider_redis")
+def test_redis_spider_gives_scrapy_redis_items(bench: Bench) -> None:
+    theirs = bench.theirs("myspider_redis", "myspider:start_urls")
     assert theirs["Page 0"] == 2, "scrapy-redis: the seed's item, and the linked page's"
 
-    def crawl() -> None:
-        client.lpush("myspider:start_urls", seed_json(small_site))
-        finish(nodes, two_nodes(nodes, redis_url, tmp_path, "myspider_redis", ours=True,
-                                **FAST))
+    def ours() -> None:
+        bench.client.lpush("myspider:start_urls", seed_json(bench.site))
+        finish(bench.nodes, bench.crawl("myspider_redis", True, **FAST))
 
-    fetched = fetched_during(small_site, crawl)
-    assert_same_crawl(theirs, take_items(client, "myspider_redis"), fetched, small_site)
-    assert not client.exists("myspider:start_urls")
+    bench.same_as(theirs, "myspider_redis", ours)
+    assert not bench.client.exists("myspider:start_urls")
 
 
 def test_plain_crawl_spider_with_scrapy_redis_settings_gives_the_same_items(
-        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path,
-        nodes: list[subprocess.Popen[bytes]]) -> None:
-    site = f"site={small_site.page(0)}"
-    finish(nodes, two_nodes(nodes, redis_url, tmp_path, "local_crawl", False, "-a", site))
-    theirs = take_items(client, "local_crawl")
-    fetched = fetched_during(small_site, lambda: finish(nodes, two_nodes(
-        nodes, redis_url, tmp_path, "local_crawl", True, "-a", site, **FAST)))
-    assert_same_crawl(theirs, take_items(client, "local_crawl"), fetched, small_site)
+        bench: Bench) -> None:
+    site = f"site={bench.site.page(0)}"
+    theirs = bench.theirs("local_crawl", None, "-a", site)
+    bench.same_as(theirs, "local_crawl", lambda: finish(
+        bench.nodes, bench.crawl("local_crawl", True, "-a", site, **FAST)))
 
 
 class Own(RedisSpider):

@@ -3,8 +3,7 @@ two nodes give the items scrapy-redis's own scheduler gives (run first, on the s
 its own keys), every page is fetched once, and the crawl ends by itself.
 
 The project is ``tests/scrapy_redis_project``: scrapy-redis 0.9.1's example project. Our
-runs add the one line of "Switching from scrapy-redis" (``ADDONS``) and, until the add-on
-replaces a project's own ``SCHEDULER``, set ``SCHEDULER`` on the command line.
+runs add the one line of "Switching from scrapy-redis" (``ADDONS``), on the command line.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from crawler.localsite import page_links
 from tests.conftest import Site, node_env, scrapy_command, wait_all
 
 PROJECT = Path(__file__).resolve().parent / "scrapy_redis_project"
-SWITCH = {"ADDONS": '{"crawler.addon.RedisFrontier": 0}',
-          "SCHEDULER": "crawler.scheduler.RedisScheduler"}
+SWITCH = {"ADDONS": '{"crawler.addon.RedisFrontier": 0}'}
 # scrapy-redis 0.9.1 calls APIs this Scrapy deprecates: its nodes only log the warnings;
 # ours fail on any warning but those of scrapy-redis's RedisPipeline, kept in the project.
 THEIR_WARNINGS = "default"

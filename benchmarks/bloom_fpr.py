@@ -2,7 +2,7 @@
 
 Inserts N distinct fingerprints into a filter sized for N, then asks it about N other
 fingerprints and counts how many it takes for seen. The bit positions are those of
-``crawler.fingerprints.BloomLayout.positions`` (which ``push.lua`` computes alike, as
+``crawler.frontier.fingerprints.BloomLayout.positions`` (which ``push.lua`` computes alike, as
 tests/test_frontier.py checks), evaluated with numpy so that 10 million URLs take
 seconds; memory per URL in Redis is measured by ``fingerprint_memory.py``.
 
@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from crawler.fingerprints import BloomLayout
-from crawler.keys import CrawlKeys
+from crawler.frontier.fingerprints import BloomLayout
+from crawler.redis.keys import CrawlKeys
 
 
 def hashes(prefix: str, count: int, bitmaps: int) -> tuple[np.ndarray, ...]:

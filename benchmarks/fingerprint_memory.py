@@ -5,8 +5,8 @@ For every count of ``--counts``, on one private ``redis-server``, after ``FLUSHA
 * **scrapy-redis**: ``SADD <spider>:dupefilter <40-char hex SHA1>``, one big set, which
   is what ``scrapy_redis.dupefilter.RFPDupeFilter.request_seen`` does;
 * **ours** (``FINGERPRINT_STORE = "exact"``, the default): ``HSETNX <bucket> <field> ""``
-  where ``bucket, field = crawler.fingerprints.ExactLayout(CrawlKeys("crawl", "bench"),
-  bits).locate(fp)``: exactly what ``crawler/lua/push.lua`` writes (12 bytes of the
+  where ``bucket, field = crawler.frontier.fingerprints.ExactLayout(CrawlKeys("crawl", "bench"),
+  bits).locate(fp)``: exactly what ``crawler/frontier/lua/push.lua`` writes (12 bytes of the
   fingerprint kept, in ``2^bits`` small hashes);
 * **ours, Bloom** (``FINGERPRINT_STORE = "bloom"``) with ``BLOOM_CAPACITY`` = the count:
   its memory is fixed by the layout, not by what is inserted (``BLOOM_BITS_PER_URL`` bits
@@ -63,8 +63,8 @@ import redis  # noqa: E402
 
 from benchmarks import sitegen  # noqa: E402
 from crawler.config import DEFAULTS  # noqa: E402
-from crawler.fingerprints import KEPT_BYTES, BloomLayout, ExactLayout  # noqa: E402
-from crawler.keys import CrawlKeys  # noqa: E402
+from crawler.frontier.fingerprints import KEPT_BYTES, BloomLayout, ExactLayout  # noqa: E402
+from crawler.redis.keys import CrawlKeys  # noqa: E402
 
 DIGEST = 20  # bytes of a SHA1 fingerprint
 SCRAPY_REDIS_KEY = "bench:dupefilter"  # scrapy-redis's SCHEDULER_DUPEFILTER_KEY for spider "bench"

@@ -40,9 +40,9 @@ from scrapy.statscollectors import MemoryStatsCollector  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.config import FrontierConfig  # noqa: E402
-from crawler.items import item_key  # noqa: E402
-from crawler.keys import CrawlKeys  # noqa: E402
-from crawler.postgres import ItemTable, connect_options, to_row  # noqa: E402
+from crawler.items.postgres_table import ItemTable, connect_options, to_row  # noqa: E402
+from crawler.items.stream import item_key  # noqa: E402
+from crawler.redis.keys import CrawlKeys  # noqa: E402
 from pipelines.postgres import PostgresPipeline  # noqa: E402
 
 KEYS = CrawlKeys("crawl", "bench")

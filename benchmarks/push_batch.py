@@ -2,7 +2,7 @@
 script holds Redis (no other client is served while a script runs).
 
 On one private ``redis-server``, for each batch size of ``--sizes``, interleaved
-``--repeat`` times: ``FLUSHALL``, then a ``crawler.frontier.Frontier`` with that batch
+``--repeat`` times: ``FLUSHALL``, then a ``crawler.frontier.exchange.Frontier`` with that batch
 size saves ``--requests`` new requests from 100 domains (encoded as the scheduler
 encodes them), a node's round of ``--round`` requests at a time, exactly as a node's
 sync task sends them (the round split into scripts of the batch size). Reported, medians:
@@ -35,11 +35,11 @@ import redis.asyncio  # noqa: E402
 from scrapy import Request  # noqa: E402
 
 from benchmarks import sitegen  # noqa: E402
-from crawler import codec  # noqa: E402
-from crawler.fingerprints import describe  # noqa: E402
-from crawler.frontier import Frontier, Outgoing, Push  # noqa: E402
-from crawler.keys import CrawlKeys  # noqa: E402
-from crawler.politeness import DomainLimits, Politeness  # noqa: E402
+from crawler.frontier.exchange import Frontier, Outgoing, Push  # noqa: E402
+from crawler.frontier.fingerprints import describe  # noqa: E402
+from crawler.frontier.limits import DomainLimits, Politeness  # noqa: E402
+from crawler.node import codec  # noqa: E402
+from crawler.redis.keys import CrawlKeys  # noqa: E402
 
 
 def pushes(n: int) -> list[Push]:

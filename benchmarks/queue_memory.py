@@ -9,7 +9,7 @@ unfetched. One private ``redis-server`` serves every run:
 * **scrapy-redis**: ``scrapy_redis.scheduler.Scheduler`` 0.9.1 with its defaults
   (``PriorityQueue``: pickled ``request.to_dict`` in one sorted set; ``RFPDupeFilter``:
   40-character hex SHA1 in one set), ``SCHEDULER_PERSIST = True`` so closing keeps them;
-* **ours**: ``crawler.scheduler.RedisScheduler`` through the project's add-on, default
+* **ours**: ``crawler.node.scheduler.RedisScheduler`` through the project's add-on, default
   settings (per-domain sorted sets, exact fingerprints in 2^16 bucket hashes).
 
 Each run builds a crawler with ``scrapy.utils.test.get_crawler``, opens its engine (which
@@ -87,9 +87,9 @@ from benchmarks.fingerprint_memory import (  # noqa: E402
     progress,
     settled_memory,
 )
-from crawler.fingerprints import ExactLayout  # noqa: E402
-from crawler.frontier import ID_LENGTH  # noqa: E402
-from crawler.keys import CrawlKeys  # noqa: E402
+from crawler.frontier.exchange import ID_LENGTH  # noqa: E402
+from crawler.frontier.fingerprints import ExactLayout  # noqa: E402
+from crawler.redis.keys import CrawlKeys  # noqa: E402
 
 SCRAPY_REDIS, OURS = "scrapy-redis", "ours"
 KEYS = CrawlKeys("crawl", "bench")  # the add-on's KEY_PREFIX, the spider's name

@@ -19,11 +19,11 @@ The three schedulers:
   ``RFPDupeFilter``;
 * ``scrapy-redis``: ``scrapy_redis.scheduler.Scheduler`` 0.9.1 with its ``RFPDupeFilter``,
   ``SCHEDULER_PERSIST = False`` and its default ``PriorityQueue`` (sorted set);
-* ``ours``: ``crawler.scheduler.RedisScheduler`` through the project's add-on, once with
+* ``ours``: ``crawler.node.scheduler.RedisScheduler`` through the project's add-on, once with
   the default ``SCHEDULER_PREFETCH`` and once per ``--prefetch`` value.
 
 Ours is asynchronous: ``enqueue_request`` buffers, and a background task
-(``crawler.sync.FrontierSync``) pushes in batches, so its enqueue phase ends only when
+(``crawler.node.exchange_loop.ExchangeLoop``) pushes in batches, so its enqueue phase ends only when
 that task has pushed everything (its ``pushes`` list is empty, i.e. Redis confirmed
 every push, and the stats count N added and N/10 duplicates). The queue is then checked
 (outside the timing) to hold the N requests: those in the queue plus those already

@@ -20,7 +20,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.robots import is_robots_download
+from crawler.node.robots import is_robots_download
 
 
 class StatsDump:

@@ -17,16 +17,16 @@ from typing import Any
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import load_object
 
-from crawler import embedded
-from crawler.address import ignored_params
 from crawler.config import DEFAULTS, FrontierConfig
-from crawler.connection import SecretURL
 from crawler.environment import apply_environment
 from crawler.errors import ConfigError
+from crawler.redis import embedded
+from crawler.redis.address import ignored_params
+from crawler.redis.connection import SecretURL
 
 logger = logging.getLogger(__name__)
 
-OURS = "crawler.scheduler.RedisScheduler"
+OURS = "crawler.node.scheduler.RedisScheduler"
 SCRAPY_DUPEFILTER = "scrapy.dupefilters.RFPDupeFilter"
 # Schedulers the add-on replaces: Scrapy's default and scrapy-redis's.
 REPLACED = ("scrapy.core.scheduler.Scheduler", "scrapy_redis.scheduler.Scheduler")
@@ -84,7 +84,7 @@ def _install_scheduler(settings: BaseSettings) -> None:
     current = _path(settings["SCHEDULER"])
     before = settings.getpriority("SCHEDULER") or 0
     if current not in (OURS, *REPLACED):
-        from crawler.scheduler import RedisScheduler
+        from crawler.node.scheduler import RedisScheduler
 
         found = load_object(settings["SCHEDULER"])
         if isinstance(found, type) and issubclass(found, RedisScheduler):

@@ -9,11 +9,11 @@ from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-from crawler.address import check_encoding, redis_params, redis_url
 from crawler.environment import apply_environment
 from crawler.errors import ConfigError
-from crawler.fingerprints import describe
-from crawler.politeness import Politeness, from_values
+from crawler.frontier.fingerprints import describe
+from crawler.frontier.limits import Politeness, from_values
+from crawler.redis.address import check_encoding, redis_params, redis_url
 
 QUEUE_ORDERS = ("priority", "fifo", "lifo")
 QUIET_FLUSHES = 5  # writes nobody waits for are this many flush delays apart

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from crawler.embedded import server_binary
+from crawler.redis.embedded import server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,10 +112,10 @@ class Site:
 
 def start_site(pages: int, host: str = "127.0.0.1",
                *options: str) -> tuple[subprocess.Popen[str], Site]:
-    """A local site on ``host`` (any 127.x.y.z address), with ``crawler.localsite``'s
+    """A local site on ``host`` (any 127.x.y.z address), with ``crawler.commands.demo.site``'s
     ``options`` (``--delay S``, ``--crawl-delay S``)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "crawler.localsite", "--pages", str(pages), "--host", host,
+        [sys.executable, "-m", "crawler.commands.demo.site", "--pages", str(pages), "--host", host,
          *options], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     port = int(process.stdout.readline())

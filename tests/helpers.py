@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import run_scrapy
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from crawler.embedded import server_binary
+from crawler.redis.embedded import server_binary
 from tests.conftest import NODE_SETTINGS, ROOT, node_env, scrapy_command
 
 SUBNET = "10.213.0"
@@ -153,7 +153,7 @@ class Network:
     def start_site(self, host: Host, pages: int) -> str:
         """The local test site served on ``host``'s address; returns its base URL."""
         process = subprocess.Popen(
-            host.command(sys.executable, "-m", "crawler.localsite", "--pages", str(pages),
+            host.command(sys.executable, "-m", "crawler.commands.demo.site", "--pages", str(pages),
                          "--host", host.address),
             cwd=ROOT, stdout=subprocess.PIPE, text=True)
         self.processes.append(process)

@@ -17,12 +17,12 @@ import redis
 from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
-from crawler import connection, embedded
 from crawler.config import DEFAULTS, FrontierConfig
 from crawler.environment import ENVIRONMENT
 from crawler.errors import ConfigError
-from crawler.items import read_items
-from crawler.keys import CrawlKeys
+from crawler.items.stream import read_items
+from crawler.redis import connection, embedded
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env
 
 ADDON = {"crawler.addon.RedisFrontier": 0}
@@ -53,7 +53,7 @@ def test_scrapy_redis_scheduler_and_dupefilter_are_replaced_and_said_so(
         caplog: pytest.LogCaptureFixture, redis_url: str) -> None:
     with caplog.at_level(logging.INFO, logger="crawler.addon"):
         crawler = crawler_with({**SCRAPY_REDIS, "REDIS_URL": redis_url})
-    assert crawler.settings["SCHEDULER"] == "crawler.scheduler.RedisScheduler"
+    assert crawler.settings["SCHEDULER"] == "crawler.node.scheduler.RedisScheduler"
     assert crawler.settings["DUPEFILTER_CLASS"] == "scrapy.dupefilters.RFPDupeFilter"
     (line,) = [r.getMessage() for r in caplog.records if r.name == "crawler.addon"]
     assert "SCHEDULER=scrapy_redis.scheduler.Scheduler" in line
@@ -193,9 +193,9 @@ def test_no_address_means_the_embedded_redis_said_in_one_line(
     socket = embedded.socket_url(str(embedded_dir))
     assert crawler.settings["REDIS_URL"] == socket, "scrapy-redis's parts must find it too"
     config = FrontierConfig.from_settings(crawler.settings)
-    with caplog.at_level(logging.INFO, logger="crawler.connection"):
+    with caplog.at_level(logging.INFO, logger="crawler.redis.connection"):
         assert connection.resolve_url(config) == socket
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "crawler.connection"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "crawler.redis.connection"]
     assert line == (f"Using the embedded Redis at {socket}: REDIS_URL is not set (set it to "
                     "use another Redis)")
 

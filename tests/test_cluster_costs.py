@@ -11,10 +11,10 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler.fingerprints import BloomLayout, describe
-from crawler.frontier import ClusterView, Frontier, Outgoing
-from crawler.keys import CrawlKeys
-from crawler.politeness import DomainLimits, Politeness
+from crawler.frontier.exchange import ClusterView, Frontier, Outgoing
+from crawler.frontier.fingerprints import BloomLayout, describe
+from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.redis.keys import CrawlKeys
 
 KEYS = CrawlKeys("crawl", "t")
 WHOLE_HASH_READS = {"hgetall", "hvals", "hkeys", "hscan"}

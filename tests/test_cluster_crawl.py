@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles, pages_crawled
 

@@ -9,8 +9,8 @@ import pytest
 from scrapy import Request, Spider
 from scrapy.http import FormRequest
 
-from crawler import codec
 from crawler.errors import DecodeError
+from crawler.node import codec
 
 
 class BookSpider(Spider):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
 
 KEYS = CrawlKeys("crawl", "site")

@@ -22,7 +22,7 @@ import lxml.html
 import pytest
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, start_node, wait_all
 from tests.helpers import queue_raw
 

@@ -23,7 +23,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from crawler.config import DEFAULTS
 from crawler.environment import ENVIRONMENT as _FROM_ENV
-from crawler.sync import CLOSE_RETRY_SECONDS
+from crawler.node.exchange_loop import CLOSE_RETRY_SECONDS
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -170,7 +170,7 @@ def test_the_image_installs_the_repository_with_pip() -> None:
 
 
 @pytest.mark.parametrize("path", [
-    "scrapy.cfg", "pyproject.toml", "crawler/scheduler.py", "crawler/lua/push.lua",
+    "scrapy.cfg", "pyproject.toml", "crawler/node/scheduler.py", "crawler/frontier/lua/push.lua",
     "spiders/site.py", "settings/__init__.py", "pipelines/redis_store.py",
 ])
 def test_the_build_context_keeps_what_the_image_needs(path: str) -> None:
@@ -315,9 +315,10 @@ def test_the_acl_command_list_parses() -> None:
 
 def test_the_acl_allows_every_command_the_lua_scripts_call() -> None:
     allowed = {rule[1:] for rule in acl_rules() if rule.startswith("+")}
-    called = {name.lower(): script.name for script in (ROOT / "crawler" / "lua").glob("*.lua")
+    lua = ROOT / "crawler" / "frontier" / "lua"
+    called = {name.lower(): script.name for script in lua.glob("*.lua")
               for name in re.findall(r"redis\.p?call\(\s*'(\w+)'", script.read_text())}
-    assert called, "no redis.call found in crawler/lua"
+    assert called, "no redis.call found in crawler/frontier/lua"
     missing = {name: script for name, script in called.items() if name not in allowed}
     assert missing == {}, f"deploy/redis-acl.conf lacks these commands: {missing}"
 

@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from crawler.embedded import socket_url
+from crawler.redis.embedded import socket_url
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 
 

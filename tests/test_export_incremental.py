@@ -16,9 +16,9 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler import scripts
-from crawler.items import START, ItemStore, cursor_before, item_key, locate, read_items
-from crawler.keys import CrawlKeys
+from crawler.frontier import scripts
+from crawler.items.stream import START, ItemStore, cursor_before, item_key, locate, read_items
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, start_node
 from tests.helpers import expected_titles
 

@@ -19,9 +19,9 @@ from scrapy.settings import Settings
 from scrapy.utils.request import RequestFingerprinter
 
 from crawler.config import FrontierConfig
-from crawler.fingerprints import layout_from_json
-from crawler.items import read_items
-from crawler.keys import CrawlKeys
+from crawler.frontier.fingerprints import layout_from_json
+from crawler.items.stream import read_items
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import (
     RedisServer,
     Site,

@@ -1,5 +1,5 @@
 """``SCHEDULER_FLUSH_ON_START`` and ``SCHEDULER_PERSIST = False`` delete the crawl's keys,
-through the scheduler's asyncio client (``admin.delete_crawl_async``)."""
+through the scheduler's asyncio client (``deletion.delete_crawl_async``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import redis
 import redis.asyncio
 
-from crawler import admin
-from crawler.keys import CrawlKeys
+from crawler.frontier import deletion
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 
 KEYS = CrawlKeys("crawl", "site")
@@ -26,10 +26,10 @@ def test_the_async_deletion_takes_the_same_keys_as_the_sync_one(redis_url: str,
 
     async def delete_async() -> int:
         async with redis.asyncio.Redis.from_url(redis_url) as async_client:
-            return await admin.delete_crawl_async(async_client, KEYS, keep=[KEYS.stats])
+            return await deletion.delete_crawl_async(async_client, KEYS, keep=[KEYS.stats])
 
     fill()
-    assert admin.delete_crawl(client, KEYS, keep=[KEYS.stats]) == 1201
+    assert deletion.delete_crawl(client, KEYS, keep=[KEYS.stats]) == 1201
     left = sorted(client.keys())
     client.flushall()
     fill()
@@ -50,4 +50,4 @@ def test_flush_on_start_and_persist_off_delete_the_crawl(redis_url: str, client:
     assert "SCHEDULER_PERSIST is off: deleted the" in log
     assert client.xlen(KEYS.items) == small_site.pages, "the kept seed was not crawled"
     left = {k.decode() for k in client.scan_iter(match=KEYS.pattern)}
-    assert left <= set(admin.kept_after_finish(KEYS)), left
+    assert left <= set(deletion.kept_after_finish(KEYS)), left

@@ -17,11 +17,11 @@ from scrapy.settings import Settings
 
 from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
-from crawler.fingerprints import BloomLayout, ExactLayout, describe
-from crawler.frontier import KIND_REQUEST, KIND_SEED, Entry, Frontier, Outgoing, Push
-from crawler.keys import CrawlKeys
-from crawler.monitor import crawl_status
-from crawler.politeness import DomainLimits, Politeness
+from crawler.frontier.exchange import KIND_REQUEST, KIND_SEED, Entry, Frontier, Outgoing, Push
+from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
+from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.ops.status_model import crawl_status
+from crawler.redis.keys import CrawlKeys
 
 KEYS = CrawlKeys("crawl", "t")
 DOMAIN = "t.example"

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import redis
 
-from crawler.items import read_items
-from crawler.keys import CrawlKeys
-from crawler.localsite import LONG_PAD
+from crawler.commands.demo.site import LONG_PAD
+from crawler.items.stream import read_items
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, RedisServer, Site, start_node, start_site, wait_all
 from tests.helpers import expected_titles
 from tests.spiders.hostile import DATA_URL
@@ -196,7 +196,7 @@ def test_a_garbage_robots_txt_allows_everything_and_its_delay_is_bounded(
     # all crawled (see above). Its Crawl-delay of 1e300 s (that stopped the domain for
     # good, without a word) is cut to ROBOTSTXT_MAX_DELAY, one warning a domain.
     assert crawl.paths(crawl.healthy)["/robots.txt"] == 2
-    warnings = [line.split("WARNING: ")[1] for line in crawl.lines("[crawler.robots]")]
+    warnings = [line.split("WARNING: ")[1] for line in crawl.lines("[crawler.node.robots]")]
     assert sorted(warnings) == [
         f"robots.txt of {domain} asks for 1e+300 s between requests: keeping to "
         f"ROBOTSTXT_MAX_DELAY={MAX_DELAY} s"

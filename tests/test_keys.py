@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 
 
 def test_every_key_of_a_crawl_shares_its_hash_tag() -> None:

@@ -9,7 +9,7 @@ from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
-from crawler.politeness import DomainLimits, domain_of
+from crawler.frontier.limits import DomainLimits, domain_of
 
 
 def politeness(**settings: object) -> object:

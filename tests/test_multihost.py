@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import wait_all
 from tests.helpers import expected_titles, pages_crawled
 from tests.netns import Host, Network, open_network

@@ -12,10 +12,10 @@ import pytest
 import redis
 from scrapy import Request, Spider
 
-from crawler import codec
-from crawler.frontier import KIND_REQUEST, Entry, Frontier, Outgoing, Push
-from crawler.items import read_items
-from crawler.keys import CrawlKeys
+from crawler.frontier.exchange import KIND_REQUEST, Entry, Frontier, Outgoing, Push
+from crawler.items.stream import read_items
+from crawler.node import codec
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles
 from tests.test_frontier import KEYS as FRONTIER_KEYS

@@ -26,8 +26,10 @@ def test_only_the_crawler_namespace_is_installed() -> None:
     found = json.loads(shown.stdout)
     assert found["packages"], shown.stderr
     assert [p for p in found["packages"] if p.split(".")[0] != "crawler"] == []
-    assert {"crawler", "crawler.pipelines", "crawler.commands"} <= set(found["packages"])
-    assert found["data"]["crawler"] == ["lua/*.lua"]
+    assert {"crawler", "crawler.redis", "crawler.frontier", "crawler.node", "crawler.items",
+            "crawler.ops", "crawler.pipelines", "crawler.commands", "crawler.commands.demo",
+            "crawler.dashboard"} <= set(found["packages"])
+    assert found["data"]["crawler.frontier"] == ["lua/*.lua"]
 
 
 def test_the_documented_pipeline_paths_still_import() -> None:

@@ -31,10 +31,10 @@ from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
 from crawler.config import FrontierConfig
-from crawler.items import item_key
-from crawler.keys import CrawlKeys
+from crawler.items.postgres_table import describe
+from crawler.items.stream import item_key
 from crawler.pipelines.postgres import PostgresPipeline
-from crawler.postgres import describe
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 
 KEYS = CrawlKeys("crawl", "site")

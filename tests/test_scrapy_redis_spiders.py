@@ -21,8 +21,8 @@ import redis
 from scrapy import Spider
 from scrapy_redis.spiders import RedisCrawlSpider, RedisSpider
 
-from crawler.keys import CrawlKeys, is_scrapy_redis_spider
-from crawler.localsite import page_links
+from crawler.commands.demo.site import page_links
+from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 from tests.conftest import Site, node_env, scrapy_command, wait_all
 
 PROJECT = Path(__file__).resolve().parent / "scrapy_redis_project"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.connection import SecretURL, redact
+from crawler.redis.connection import SecretURL, redact
 from tests.conftest import (
     ROOT,
     RedisServer,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from crawler.embedded import server_binary
+from crawler.redis.embedded import server_binary
 from tests.conftest import ROOT, Site, free_port, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles
 

@@ -11,9 +11,9 @@ import pytest
 import redis
 from scrapy import FormRequest
 
-from crawler import seeds
-from crawler.items import read_items
-from crawler.keys import CrawlKeys
+from crawler.items.stream import read_items
+from crawler.node import seeds
+from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles
 

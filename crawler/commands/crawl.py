@@ -12,10 +12,10 @@ import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 
-from crawler import connection
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
-from crawler.sync import failed_crawls
+from crawler.node.exchange_loop import failed_crawls
+from crawler.redis import connection
 
 
 class Command(ScrapyCrawlCommand):

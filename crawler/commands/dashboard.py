@@ -17,10 +17,11 @@ import ipaddress
 import sys
 from typing import Any
 
+from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
-from crawler.cli import CrawlCommand
+from crawler.commands._base import CrawlCommand
 
 DEFAULT_PORT = 8650
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -36,7 +37,7 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Serves the dashboard until Ctrl-C."""
 
     def syntax(self) -> str:

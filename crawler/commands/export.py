@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.exporters import (
     BaseItemExporter,
@@ -23,8 +24,8 @@ from scrapy.exporters import (
     XmlItemExporter,
 )
 
-from crawler.cli import CrawlCommand
-from crawler.items import START, check_cursor, read_items
+from crawler.commands._base import CrawlCommand
+from crawler.items.stream import START, check_cursor, read_items
 
 EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
     "jsonl": JsonLinesItemExporter,
@@ -35,7 +36,7 @@ EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
 }
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Streams the items from Redis, while the crawl runs or after."""
 
     def syntax(self) -> str:
@@ -89,7 +90,7 @@ class Command(CrawlCommand):
         import psycopg
 
         # Imported here: only this option needs psycopg.
-        from crawler.postgres import backfill, describe, scrub
+        from crawler.items.postgres_table import backfill, describe, scrub
 
         config, keys, client = self.open(name)
         if config.postgres_dsn is None:

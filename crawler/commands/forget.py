@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler import seedfile
-from crawler.cli import CrawlCommand
-from crawler.fingerprints import BloomLayout, layout_from_json
+from crawler.commands._base import CrawlCommand
+from crawler.frontier.fingerprints import BloomLayout, layout_from_json
+from crawler.ops import seed_files
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Reads URLs (or JSON seeds) like ``scrapy seed`` and deletes their fingerprints."""
 
     def syntax(self) -> str:
@@ -25,7 +26,7 @@ class Command(CrawlCommand):
         if len(args) > 2:
             raise UsageError("give one FILE (or - for standard input)")
         assert self.settings is not None
-        good, bad = seedfile.SeedReader(self.settings, name).read(
+        good, bad = seed_files.SeedReader(self.settings, name).read(
             args[1] if len(args) == 2 else "-")
         _, keys, client = self.open(name)
         recorded = client.hget(keys.seen_meta, "layout")

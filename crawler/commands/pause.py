@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from crawler.control import ControlCommand
+from scrapy.commands import ScrapyCommand
+
+from crawler.commands._control import ControlCommand
 
 
-class Command(ControlCommand):
+class Command(ControlCommand, ScrapyCommand):
     """Pause a crawl on every node (``scrapy resume NAME`` undoes it)."""
 
     state = "paused"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crawler import admin
-from crawler.cli import CrawlCommand
+from scrapy.commands import ScrapyCommand
+
+from crawler.commands._base import CrawlCommand
+from crawler.frontier import deletion
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Deletes the queue, fingerprints, leases, items, stats and seeds of one crawl."""
 
     def syntax(self) -> str:
@@ -25,7 +27,7 @@ class Command(CrawlCommand):
     def execute(self, args: list[str], opts: argparse.Namespace) -> None:
         name = self.crawl_name(args)
         _, keys, client = self.open(name)
-        found = admin.crawl_keys(client, keys)
+        found = deletion.crawl_keys(client, keys)
         where = self.where
         if not found:
             print(f"Crawl {name!r} has no keys at {where}; nothing to delete")
@@ -39,5 +41,5 @@ class Command(CrawlCommand):
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing deleted")
                 return
-        deleted = admin.delete_crawl(client, keys)
+        deleted = deletion.delete_crawl(client, keys)
         print(f"Deleted {deleted} keys of crawl {name!r}")

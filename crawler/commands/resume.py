@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from crawler.control import ControlCommand
+from scrapy.commands import ScrapyCommand
+
+from crawler.commands._control import ControlCommand
 
 
-class Command(ControlCommand):
+class Command(ControlCommand, ScrapyCommand):
     """Let a paused crawl go on, or a stopped one be started again with ``scrapy crawl``."""
 
     state = ""

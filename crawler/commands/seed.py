@@ -6,16 +6,17 @@ import argparse
 import itertools
 
 import redis
+from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler import seedfile
-from crawler.cli import CrawlCommand
-from crawler.fingerprints import FingerprintLayout, layout_from_json
+from crawler.commands._base import CrawlCommand
+from crawler.frontier.fingerprints import FingerprintLayout, layout_from_json
+from crawler.ops import seed_files
 
 CHUNK = 1000
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Reads one seed a line (a URL, or scrapy-redis's JSON ``{"url", "meta", "priority"}``)."""
 
     def syntax(self) -> str:
@@ -46,7 +47,7 @@ class Command(CrawlCommand):
         if len(args) > 2:
             raise UsageError("give one FILE (or - for standard input)")
         assert self.settings is not None
-        reader = seedfile.SeedReader(self.settings, name, recrawl=opts.recrawl)
+        reader = seed_files.SeedReader(self.settings, name, recrawl=opts.recrawl)
         good, bad = reader.read(args[1] if len(args) == 2 else "-")
         config, keys, client = self.open(name)
         if opts.recrawl:
@@ -68,7 +69,7 @@ class Command(CrawlCommand):
             self.exitcode = 1
 
 
-def new_seeds(good: list[seedfile.Seed], layout: FingerprintLayout, client: redis.Redis) -> \
+def new_seeds(good: list[seed_files.Seed], layout: FingerprintLayout, client: redis.Redis) -> \
         tuple[list[str], int]:
     """The lines to seed (those with a request the crawl has not seen, nor an earlier line
     of the file, or one fetched even if seen) and how many lines were left out."""

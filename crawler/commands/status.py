@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 import redis
+from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.cli import CrawlCommand
+from crawler.commands._base import CrawlCommand
 from crawler.config import FrontierConfig
-from crawler.keys import CrawlKeys
-from crawler.monitor import crawl_status
+from crawler.ops.status_model import crawl_status
+from crawler.redis.keys import CrawlKeys
 
 __all__ = ["Command", "crawl_status"]
 
@@ -72,7 +73,7 @@ def fancy_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "dumb") not in ("", "dumb")
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Prints what the frontier holds and which nodes work on it, once or until Ctrl-C."""
 
     def syntax(self) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from crawler.control import ControlCommand
+from scrapy.commands import ScrapyCommand
+
+from crawler.commands._control import ControlCommand
 
 
-class Command(ControlCommand):
+class Command(ControlCommand, ScrapyCommand):
     """Stop every node of a crawl, keeping its state (``scrapy resume NAME`` to go on)."""
 
     state = "stopped"

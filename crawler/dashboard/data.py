@@ -1,4 +1,4 @@
-"""What the dashboard reads beyond ``monitor.crawl_status``: which crawls a Redis holds,
+"""What the dashboard reads beyond ``status_model.crawl_status``: which crawls a Redis holds,
 and one crawl's chart, dead letters and latest items. Blocking calls: the web server
 runs them in Twisted's thread pool."""
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import redis
 
-from crawler import monitor
 from crawler.config import FrontierConfig
 from crawler.dashboard import metrics
-from crawler.frontier import SERIES_SAMPLES
-from crawler.keys import CrawlKeys
+from crawler.frontier.exchange import SERIES_SAMPLES
+from crawler.ops import status_model
+from crawler.redis.keys import CrawlKeys
 
 DISCOVERY_SECONDS = 10.0  # how long a SCAN for crawls is reused (it walks every key)
 ROLES = ("nodes", "stats")  # a crawl exists for the dashboard when one of these keys does
@@ -32,7 +32,7 @@ def crawl_detail(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                  dead_limit: int = 50, items_limit: int = 10) -> dict[str, Any]:
     """``crawl_status`` plus the hour's chart, the newest dead letters with their reasons
     and the newest items (long texts cut to ``TEXT_LIMIT`` characters)."""
-    status, samples = monitor.read_crawl(client, keys, config, SERIES_SAMPLES)
+    status, samples = status_model.read_crawl(client, keys, config, SERIES_SAMPLES)
     pipe = client.pipeline(transaction=False)
     pipe.lrange(keys.dead, 0, dead_limit - 1)
     pipe.xrevrange(keys.items, "+", "-", count=items_limit)
@@ -56,7 +56,7 @@ def crawl_detail(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
             item = {"item": fields.get(b"item", b"").decode(errors="replace")}
         items.append({"time": int(stream_id.split(b"-")[0]) / 1000,
                       "item": {k: _short(v) for k, v in item.items()}})
-    return {**status, "chart": monitor.chart(samples), "dead": dead, "latest_items": items}
+    return {**status, "chart": status_model.chart(samples), "dead": dead, "latest_items": items}
 
 
 def _glob_escape(text: str) -> str:
@@ -106,7 +106,7 @@ class DashboardData:
 
     def statuses(self) -> list[dict[str, Any]]:
         """Every shown crawl's ``crawl_status``."""
-        return [monitor.crawl_status(self.client, self.keys(n), self.config)
+        return [status_model.crawl_status(self.client, self.keys(n), self.config)
                 for n in self.names()]
 
     def overview(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ updates its row. This pipeline runs after ``RedisItemStorePipeline``, so every i
 sees is already kept in the crawl's Redis item store: while PostgreSQL is down, items
 wait in a bounded local buffer (then the crawl waits) and are retried; a node that stops
 with items unwritten says how many and how to load them from Redis
-(``scrapy export NAME --postgres --since CURSOR``, which runs ``crawler.postgres.backfill``).
+(``scrapy export NAME --postgres --since CURSOR``, which runs
+``crawler.items.postgres_table.backfill``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from crawler import connection, items
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
-from crawler.keys import CrawlKeys
-from crawler.postgres import (
+from crawler.items import stream
+from crawler.items.postgres_table import (
     MAX_BACKOFF,
     WARN_EVERY,
     WRITE_TIMEOUT,
@@ -44,6 +44,8 @@ from crawler.postgres import (
     scrub,
     to_row,
 )
+from crawler.redis import connection
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ class PostgresPipeline:
             self.space.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.space.wait(), 0.5)
-        self.pending[items.item_key(fields, self.config.item_key_field)] = row
+        self.pending[stream.item_key(fields, self.config.item_key_field)] = row
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
         return item
@@ -202,14 +204,14 @@ class PostgresPipeline:
         try:
             client = await connection.async_client(self.config,
                                                    connection.resolve_url(self.config))
-            cursor, missing = await items.locate(client, self.keys, list(self.pending))
+            cursor, missing = await stream.locate(client, self.keys, list(self.pending))
         except (CrawlerError, redis.RedisError, OSError) as exc:
             logger.error("%d items were not written to PostgreSQL at %s before this node "
                          "stopped; they are kept in the Redis item store %s. Load them with: "
                          "%s (Redis did not say from where: %s)", count, self.where,
                          self.keys.items, command, exc)
             return
-        if cursor is not None and cursor != items.START:
+        if cursor is not None and cursor != stream.START:
             command += f" --since {cursor}"
         logger.error("%d items were not written to PostgreSQL at %s before this node stopped; "
                      "they are kept in the Redis item store %s. Load them with: %s", count,

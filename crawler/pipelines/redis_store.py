@@ -7,10 +7,10 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 
-from crawler import connection
 from crawler.config import FrontierConfig
-from crawler.items import ItemStore
-from crawler.keys import CrawlKeys
+from crawler.items.stream import ItemStore
+from crawler.redis import connection
+from crawler.redis.keys import CrawlKeys
 
 
 class RedisItemStorePipeline:

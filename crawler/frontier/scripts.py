@@ -1,4 +1,4 @@
-"""The frontier's Lua scripts (``crawler/lua/*.lua``), queued by SHA on a pipeline.
+"""The frontier's Lua scripts (``crawler/frontier/lua/*.lua``), queued by SHA on a pipeline.
 
 Scripts are sent with ``EVALSHA`` inside the caller's pipeline, so that one round trip
 carries several of them. ``load`` puts them in the server's cache; after a restart or a

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import redis
 import redis.asyncio
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.keys import CrawlKeys
+from crawler.redis.keys import CrawlKeys
 
 KEPT_BYTES = 12
 BITMAP_BYTES = 2 * 1024 * 1024 - 64  # with Redis's string header: jemalloc's 2 MiB class

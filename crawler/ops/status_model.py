@@ -17,10 +17,10 @@ from typing import Any
 
 import redis
 
-from crawler import cluster
 from crawler.config import FrontierConfig
-from crawler.frontier import SERIES_INTERVAL, SERIES_SAMPLES, Entry
-from crawler.keys import CrawlKeys
+from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES, Entry
+from crawler.node import membership
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +103,14 @@ def _node_row(node_id: bytes, raw: bytes, now: float, node_timeout: float) -> di
         state: dict[str, Any] = json.loads(raw)
     except ValueError:
         state = {}
-    alive = cluster.is_live(state, now, node_timeout)
+    alive = membership.is_live(state, now, node_timeout)
     return {
         "node": node_id.decode(errors="replace"),
         "alive": alive,
         "host": state.get("host"),
         "pid": state.get("pid"),
         "last_beat_seconds_ago": round(now - float(state.get("beat", 0)), 1),
-        "idle_seconds": round(cluster.idle_seconds(state, now), 1),
+        "idle_seconds": round(membership.idle_seconds(state, now), 1),
         "pages": int(state.get("pages") or 0),
         "ppm": float(state.get("ppm") or 0) if alive else 0.0,
         "items": int(state.get("items") or 0),

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from crawler import cluster, codec, seeds
-from crawler.connection import redact
 from crawler.errors import DecodeError
-from crawler.frontier import KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
+from crawler.frontier.exchange import KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
+from crawler.node import codec, membership, seeds
+from crawler.redis.connection import redact
 
 if TYPE_CHECKING:
     from scrapy import Request
 
-    from crawler.scheduler import RedisScheduler
+    from crawler.node.scheduler import RedisScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ FRONTIER_ERROR = "frontier_error"  # the close reason when the frontier task fai
 failed_crawls: set[str] = set()  # crawls of this process closed for it (exit status 1)
 
 
-class FrontierSync:
+class ExchangeLoop:
     """Owns the node's pending pushes, acks and leases, and the loop that sends them."""
 
     def __init__(
@@ -360,7 +360,7 @@ class FrontierSync:
         if got.cluster is not None:
             view = got.cluster
             self._obey(view.control)
-            self.crawl_finished = cluster.crawl_finished(view, self.config.idle_timeout)
+            self.crawl_finished = membership.crawl_finished(view, self.config.idle_timeout)
             if self.crawl_finished:
                 self.nextcall.schedule()  # the engine looks at idleness now, not in 5 s
             nothing = not (view.enqueued or view.seeds or got.popped or self.handed)

@@ -2,7 +2,7 @@
 
 ``REDIS_URL`` takes ``redis://``, ``rediss://`` (TLS) and ``unix://`` URLs. Left unset
 (and no ``REDIS_HOST``/``REDIS_PORT``), the engine uses the embedded server (see
-``crawler.embedded``), never whatever answers on 127.0.0.1:6379; ``REDIS_URL=embedded``
+``crawler.redis.embedded``), never whatever answers on 127.0.0.1:6379; ``REDIS_URL=embedded``
 names the embedded one explicitly.
 """
 
@@ -16,9 +16,9 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.asyncio
 
-from crawler import embedded
 from crawler.config import FrontierConfig
 from crawler.errors import RedisUnavailableError
+from crawler.redis import embedded
 
 logger = logging.getLogger(__name__)
 

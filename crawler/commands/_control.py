@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from crawler.cli import CrawlCommand
+from crawler.commands._base import CrawlCommand
 
 STATES = {"": "running", "paused": "paused", "stopped": "stopped"}
 
 
 class ControlCommand(CrawlCommand):
-    """Base of ``pause``, ``resume`` and ``stop``: set the state, say what it means."""
+    """Mixin of ``pause``, ``resume`` and ``stop``: set the state, say what it means."""
 
     state = ""
     done = ""

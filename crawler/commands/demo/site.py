@@ -1,6 +1,6 @@
 """A generated local web site, for the demo and the tests (Twisted, keep-alive).
 
-``python -m crawler.localsite --pages N [--seed S]`` prints its port on
+``python -m crawler.commands.demo.site --pages N [--seed S]`` prints its port on
 the first line of stdout. Page ``i`` lives at ``/page?id=i&lang=en``; its links come
 in forms a crawler must recognise as the same page: parameters in another order, a
 ``#fragment``, the same link twice. Every page is reachable from page 0 (pages 2i+1
@@ -30,7 +30,6 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs
 
-from twisted.internet import reactor
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
@@ -133,6 +132,8 @@ class Pages(Resource):
         if page:
             self.answering += 1
             self.most_at_once = max(self.most_at_once, self.answering)
+        from twisted.internet import reactor
+
         loop: Any = reactor
         call = loop.callLater(self.delay, self._answer, request, body, page)
         request.notifyFinish().addErrback(lambda _: self._gone(call, page))
@@ -206,6 +207,8 @@ def main() -> None:
                   args.fail_all)
     site = Site(pages)  # type: ignore[no-untyped-call]
     site.noisy = False
+    from twisted.internet import reactor
+
     loop: Any = reactor  # Twisted's reactor module is typed as an interface, not an object
     port = loop.listenTCP(0, site, interface=args.host)
     print(port.getHost().port, flush=True)

@@ -14,7 +14,7 @@ import socket
 import uuid
 from typing import Any
 
-from crawler.frontier import ClusterView
+from crawler.frontier.exchange import ClusterView
 
 STATEFUL_NAME = re.compile(r".+-\d+")  # a Kubernetes StatefulSet pod's name: NAME-ORDINAL
 

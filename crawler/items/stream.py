@@ -19,8 +19,8 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler import scripts
-from crawler.keys import CrawlKeys
+from crawler.frontier import scripts
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 

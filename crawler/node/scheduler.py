@@ -1,7 +1,7 @@
 """A Scrapy scheduler whose pending requests live in the shared Redis frontier.
 
 The engine sees an ordinary scheduler: ``enqueue_request`` and ``next_request`` never
-touch the network. Behind them a ``FrontierSync`` task trades with Redis in batches:
+touch the network. Behind them a ``ExchangeLoop`` task trades with Redis in batches:
 it pushes the requests callbacks yielded, acknowledges the requests Scrapy is done
 with, renews leases, and tops up a small local buffer of leased requests.
 """
@@ -23,16 +23,18 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from crawler import admin, codec, connection
-from crawler.cluster import new_node_id, same_node_elsewhere
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
-from crawler.frontier import Frontier, Push
-from crawler.keys import CrawlKeys, is_scrapy_redis_spider
-from crawler.pacing import PacedRequests
-from crawler.politeness import domain_of
-from crawler.robots import RobotsReporter
-from crawler.sync import FrontierSync
+from crawler.frontier import deletion
+from crawler.frontier.exchange import Frontier, Push
+from crawler.frontier.limits import domain_of
+from crawler.node import codec
+from crawler.node.exchange_loop import ExchangeLoop
+from crawler.node.membership import new_node_id, same_node_elsewhere
+from crawler.node.pacing import PacedRequests
+from crawler.node.robots import RobotsReporter
+from crawler.redis import connection
+from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class RedisScheduler:
         self._robots_mw: RobotsTxtMiddleware | None = None
         self._robots_warming: dict[str, asyncio.Task[None]] = {}
         self._robots_warm: set[str] = set()
-        self.sync: FrontierSync | None = None
+        self.sync: ExchangeLoop | None = None
         self.robots: RobotsReporter | None = None
         # Requests that cannot go through Redis, kept in this node's memory (not crash-safe)
         self.local: deque[Request] = deque()
@@ -115,7 +117,7 @@ class RedisScheduler:
                 f"{self.keys.crawl!r} at {connection.redact(url)}: give each node its own "
                 "SCHEDULER_NODE_ID")
         if self.config.flush_on_start:
-            deleted = await admin.delete_crawl_async(client, self.keys,
+            deleted = await deletion.delete_crawl_async(client, self.keys,
                                                      keep=[self.keys.start_urls])
             logger.info("SCHEDULER_FLUSH_ON_START: deleted the %d keys of crawl %r (seeds "
                         "waiting are kept)", deleted, self.keys.crawl)
@@ -124,7 +126,7 @@ class RedisScheduler:
             taken = await frontier.take_back_own_leases()
             logger.info("Node %s restarted: %d requests it had leased are back in the queue",
                         node_id, taken)
-        self.sync = FrontierSync(self, frontier, slot.inprogress, slot.nextcall, url)
+        self.sync = ExchangeLoop(self, frontier, slot.inprogress, slot.nextcall, url)
         if self.config.politeness.robots:  # kept here: signals hold weak references
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay,
                                          self.config.politeness.robots_max_delay)
@@ -153,8 +155,8 @@ class RedisScheduler:
         await self.sync.stop()
         if reason == "finished" and not self.config.persist:
             client = await connection.async_client(self.config, self.sync.url)
-            deleted = await admin.delete_crawl_async(client, self.keys,
-                                                     keep=admin.kept_after_finish(self.keys))
+            deleted = await deletion.delete_crawl_async(client, self.keys,
+                                                     keep=deletion.kept_after_finish(self.keys))
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "
                         "finished crawl", deleted)
         await connection.close_async_clients()
@@ -183,7 +185,7 @@ class RedisScheduler:
     def leased(self, entry_id: str, request: Request, domain: str, hold: float,
                gap: float) -> None:
         """Keep a request leased from the frontier; a paced domain's waits in ``paced``
-        (see ``crawler.pacing``), not in a download slot."""
+        (see ``crawler.node.pacing``), not in a download slot."""
         if hold <= 0 and gap <= 0:
             self.buffer.append((entry_id, request))
         else:

@@ -18,7 +18,7 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http.request import NO_CALLBACK
 
-from crawler.politeness import domain_of
+from crawler.frontier.limits import domain_of
 
 logger = logging.getLogger(__name__)
 

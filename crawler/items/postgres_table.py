@@ -19,9 +19,9 @@ import redis
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from crawler import items
 from crawler.config import FrontierConfig
-from crawler.keys import CrawlKeys
+from crawler.items import stream
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +159,9 @@ async def backfill(config: FrontierConfig, keys: CrawlKeys, client: redis.Redis,
     async with conn:
         await table.create(conn)
         done = 0
-        stream = items.read_items(client, keys, since)
-        while chunk := list(itertools.islice(stream, config.postgres_batch_size)):
-            rows = {items.item_key(item, config.item_key_field): to_row(item)
+        stored = stream.read_items(client, keys, since)
+        while chunk := list(itertools.islice(stored, config.postgres_batch_size)):
+            rows = {stream.item_key(item, config.item_key_field): to_row(item)
                     for _, item in chunk}
             await table.upsert(conn, keys.crawl, rows.items())
             done += len(chunk)

@@ -14,15 +14,17 @@ import sys
 import time
 from pathlib import Path
 
+from scrapy.commands import ScrapyCommand
 from scrapy.utils.conf import closest_scrapy_cfg
 
-from crawler import admin, connection
-from crawler.cli import CrawlCommand
+from crawler.commands._base import CrawlCommand
+from crawler.frontier import deletion
+from crawler.redis import connection
 
 PREFIX = "demo"
 
 
-class Command(CrawlCommand):
+class Command(CrawlCommand, ScrapyCommand):
     """Runs the demonstration crawl and prints where the items went."""
 
     def syntax(self) -> str:
@@ -42,7 +44,7 @@ class Command(CrawlCommand):
         assert self.settings is not None
         self.settings.set("REDIS_KEY_PREFIX", PREFIX, priority="cmdline")
         config, keys, client = self.open("site")  # held open: the embedded Redis stays up
-        admin.delete_crawl(client, keys)
+        deletion.delete_crawl(client, keys)
         root = Path(closest_scrapy_cfg()).parent
         output = Path(opts.output).resolve()
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +52,7 @@ class Command(CrawlCommand):
                 "-s", f"REDIS_EMBEDDED_DIR={Path(config.embedded_dir).resolve()}"]
         # In the environment, not on command lines that ps shows: it may hold a password.
         env = {**os.environ, "REDIS_URL": connection.resolve_url(config)}
-        site = subprocess.Popen([sys.executable, "-m", "crawler.localsite", "--pages",
+        site = subprocess.Popen([sys.executable, "-m", "crawler.commands.demo.site", "--pages",
                                  str(opts.pages)], stdout=subprocess.PIPE, text=True)
         try:
             assert site.stdout is not None

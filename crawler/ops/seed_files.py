@@ -16,7 +16,7 @@ from scrapy.settings import Settings
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.misc import build_from_crawler, load_object
 
-from crawler import seeds
+from crawler.node import seeds
 
 
 class Seed(NamedTuple):
@@ -30,7 +30,8 @@ class Seed(NamedTuple):
 
 class SeedReader:
     """Builds a crawl's seeds as its nodes will: by the spider's ``make_request_from_data``
-    when it has one, else by ``crawler.seeds``; fingerprints by its ``REQUEST_FINGERPRINTER``."""
+    when it has one, else by ``crawler.node.seeds``; fingerprints by its
+    ``REQUEST_FINGERPRINTER``."""
 
     def __init__(self, settings: Settings, crawl: str, recrawl: bool = False) -> None:
         spidercls = get_spider_loader(settings).load(crawl)

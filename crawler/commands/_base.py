@@ -1,5 +1,9 @@
 """What the engine's ``scrapy`` commands share: the crawl named on the command line, its
-keys and a Redis client, with errors a user can act on."""
+keys and a Redis client, with errors a user can act on.
+
+These are mixins, not ``ScrapyCommand`` subclasses: Scrapy takes every ``ScrapyCommand``
+subclass found in ``COMMANDS_MODULE`` for a command of its module's name. A command is
+``class Command(CrawlCommand, ScrapyCommand)``."""
 
 from __future__ import annotations
 
@@ -7,21 +11,23 @@ import argparse
 import sys
 
 import redis
-from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import Settings
 
-from crawler import connection
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
-from crawler.keys import CrawlKeys
+from crawler.redis import connection
+from crawler.redis.keys import CrawlKeys
 
 
-class CrawlCommand(ScrapyCommand):
-    """Base of the commands that act on one crawl, named after its spider."""
+class CrawlCommand:
+    """Mixin of the commands that act on one crawl, named after its spider."""
 
     requires_project = True
     requires_crawler_process = False
     where = ""  # the Redis address in use, password hidden
+    settings: Settings | None  # (ScrapyCommand's)
+    exitcode: int
 
     def crawl_name(self, args: list[str]) -> str:
         """The crawl named by the first argument; it must be one of the project's spiders."""

@@ -19,11 +19,11 @@ from typing import Any, NamedTuple
 import redis
 import redis.asyncio
 
-from crawler import scripts
 from crawler.config import DEFAULTS
-from crawler.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
-from crawler.keys import CrawlKeys
-from crawler.politeness import Politeness
+from crawler.frontier import scripts
+from crawler.frontier.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
+from crawler.frontier.limits import Politeness
+from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 

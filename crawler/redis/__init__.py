@@ -1,0 +1,1 @@
+"""Redis infrastructure: clients from settings, the embedded server, key names."""

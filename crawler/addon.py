@@ -26,7 +26,7 @@ from crawler.redis.connection import SecretURL
 
 logger = logging.getLogger(__name__)
 
-OURS = "crawler.node.scheduler.RedisScheduler"
+OURS = "crawler.scheduler.RedisScheduler"  # the documented path (crawler/scheduler.py)
 SCRAPY_DUPEFILTER = "scrapy.dupefilters.RFPDupeFilter"
 # Schedulers the add-on replaces: Scrapy's default and scrapy-redis's.
 REPLACED = ("scrapy.core.scheduler.Scheduler", "scrapy_redis.scheduler.Scheduler")

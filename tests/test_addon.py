@@ -53,7 +53,7 @@ def test_scrapy_redis_scheduler_and_dupefilter_are_replaced_and_said_so(
         caplog: pytest.LogCaptureFixture, redis_url: str) -> None:
     with caplog.at_level(logging.INFO, logger="crawler.addon"):
         crawler = crawler_with({**SCRAPY_REDIS, "REDIS_URL": redis_url})
-    assert crawler.settings["SCHEDULER"] == "crawler.node.scheduler.RedisScheduler"
+    assert crawler.settings["SCHEDULER"] == "crawler.scheduler.RedisScheduler"
     assert crawler.settings["DUPEFILTER_CLASS"] == "scrapy.dupefilters.RFPDupeFilter"
     (line,) = [r.getMessage() for r in caplog.records if r.name == "crawler.addon"]
     assert "SCHEDULER=scrapy_redis.scheduler.Scheduler" in line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -195,3 +196,25 @@ def test_the_seeds_key_is_the_one_the_spider_reads() -> None:
     assert CrawlKeys.for_spider("crawl", Plain, "x:%(name)s").start_urls == "x:plain"
     assert [is_scrapy_redis_spider(s) for s in (Own, Default, Plain, Own())] == [
         True, True, False, True]
+
+
+def test_status_and_the_dashboard_count_the_seeds_on_the_spiders_key(
+        redis_url: str, client: redis.Redis) -> None:
+    client.rpush("mycrawler:start_urls", "http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
+    env = {**node_env(redis_url), "PYTHONWARNINGS": OUR_WARNINGS}
+    shown = subprocess.run(scrapy_command("status", "mycrawler_redis", "--json", settings=SWITCH),
+                           cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["seeds_waiting"] == 2
+    board = subprocess.Popen(
+        scrapy_command("dashboard", "mycrawler_redis", "--port", "0", settings=SWITCH),
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, text=True)
+    assert board.stdout is not None
+    try:
+        url = board.stdout.readline().split(" at ")[1].split()[0]
+        with urllib.request.urlopen(f"{url}api/crawls/mycrawler_redis", timeout=30) as answer:
+            assert json.loads(answer.read())["seeds_waiting"] == 2
+    finally:
+        board.kill()
+        board.wait()
+        board.stdout.close()

@@ -45,19 +45,24 @@ class CrawlCommand:
     def open(self, name: str) -> tuple[FrontierConfig, CrawlKeys, redis.Redis]:
         """The crawl's config, keys and a client; ``CrawlerError`` if Redis cannot be used.
         The seeds are on the key the spider reads (a scrapy-redis spider's ``redis_key``)."""
-        from scrapy.spiderloader import get_spider_loader
-
         assert self.settings is not None
         config = FrontierConfig.from_settings(self.settings)
-        loader = get_spider_loader(self.settings)
-        if name in loader.list():
-            keys = CrawlKeys.for_spider(config.key_prefix, loader.load(name),
-                                        config.start_urls_key)
-        else:  # (the dashboard, with no crawl named)
-            keys = CrawlKeys(config.key_prefix, name, config.start_urls_key)
+        keys = self.crawl_keys(config, name)
         url = connection.resolve_url(config)
         self.where = connection.redact(url)
         return config, keys, connection.sync_client(config, url)
+
+    def crawl_keys(self, config: FrontierConfig, name: str) -> CrawlKeys:
+        """The keys of crawl ``name``, its seeds on the key its spider reads (a scrapy-redis
+        spider's ``redis_key``); a name that is no spider of the project gets the default."""
+        from scrapy.spiderloader import get_spider_loader
+
+        assert self.settings is not None
+        loader = get_spider_loader(self.settings)
+        if name in loader.list():
+            return CrawlKeys.for_spider(config.key_prefix, loader.load(name),
+                                        config.start_urls_key)
+        return CrawlKeys(config.key_prefix, name, config.start_urls_key)
 
     def fail(self, message: str) -> None:
         """Print a one-line error and make the command exit non-zero."""

@@ -83,8 +83,9 @@ class Command(CrawlCommand, ScrapyCommand):
 
         loop: Any = reactor  # Twisted's reactor module is typed as an interface, not an object
         local = is_loopback(opts.bind)
-        dashboard = Dashboard(DashboardData(client, config, self.where, name),
-                              [opts.bind, *opts.allow_host])
+        data = DashboardData(client, config, self.where, name,
+                             lambda crawl: self.crawl_keys(config, crawl))
+        dashboard = Dashboard(data, [opts.bind, *opts.allow_host])
         site = Site(dashboard)  # type: ignore[no-untyped-call]
         site.noisy = False
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -80,18 +81,16 @@ class DashboardData:
     """What the routes show, read from Redis (blocking: call it from a thread)."""
 
     def __init__(self, client: redis.Redis, config: FrontierConfig, where: str,
-                 only: str | None) -> None:
+                 only: str | None, keys: Callable[[str], CrawlKeys]) -> None:
+        """``keys(name)``: the keys of crawl ``name`` (its seeds where its spider reads them)."""
         self.client = client
         self.config = config
         self.where = where
         self.only = only
+        self.keys = keys
         self._lock = threading.Lock()
         self._names: list[str] = []
         self._found_at = float("-inf")
-
-    def keys(self, name: str) -> CrawlKeys:
-        """The keys of crawl ``name``."""
-        return CrawlKeys(self.config.key_prefix, name, self.config.start_urls_key)
 
     def names(self) -> list[str]:
         """The crawls shown: the one named on the command line, else those found by SCAN

@@ -76,7 +76,6 @@ from scrapy import Request, Spider  # noqa: E402
 from scrapy.exceptions import ScrapyDeprecationWarning  # noqa: E402
 from scrapy.http import Response  # noqa: E402
 from scrapy.utils.defer import deferred_from_coro  # noqa: E402
-from scrapy.utils.test import get_crawler  # noqa: E402
 from twisted.internet.task import react  # noqa: E402
 
 from benchmarks import sitegen  # noqa: E402
@@ -212,14 +211,7 @@ class Run:
 
 async def enqueue_all(settings: dict[str, Any], urls: list[str], ours: bool) -> float:
     """Open a real engine with ``settings``, enqueue a request per URL, close; seconds."""
-    crawler = get_crawler(BenchSpider, {"LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False,
-                                        **settings})
-    crawler.spider = crawler._create_spider()
-    crawler.engine = crawler._create_engine()
-    await crawler.engine.open_spider_async(close_if_idle=False)
-    slot = crawler.engine._slot
-    assert slot is not None
-    scheduler: Any = slot.scheduler
+    crawler, scheduler = await sitegen.open_engine(BenchSpider, settings)
     callback = crawler.spider.parse
     began = time.perf_counter()
     try:

@@ -83,7 +83,6 @@ from scrapy.crawler import Crawler  # noqa: E402
 from scrapy.exceptions import ScrapyDeprecationWarning  # noqa: E402
 from scrapy.http import Response  # noqa: E402
 from scrapy.utils.defer import deferred_from_coro  # noqa: E402
-from scrapy.utils.test import get_crawler  # noqa: E402
 
 from benchmarks import sitegen  # noqa: E402
 from crawler.config import DEFAULTS  # noqa: E402
@@ -234,14 +233,7 @@ async def run_once(variant: Variant, n: int, callback_size: int, seed: int,
                    client: redis.Redis, counters: Counters) -> Run:
     """Open a real engine with ``variant``'s scheduler, enqueue, dequeue, close."""
     client.flushall()
-    crawler: Crawler = get_crawler(BenchSpider, {
-        "LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False, **variant.settings})
-    crawler.spider = crawler._create_spider()
-    crawler.engine = crawler._create_engine()
-    await crawler.engine.open_spider_async(close_if_idle=False)
-    slot = crawler.engine._slot
-    assert slot is not None
-    scheduler: Any = slot.scheduler
+    crawler, scheduler = await sitegen.open_engine(BenchSpider, variant.settings)
     requests, duplicates = build_requests(crawler.spider, n, seed)
     sync: Any = getattr(scheduler, "sync", None)
     task = getattr(sync, "_task", None)
@@ -269,7 +261,7 @@ async def run_once(variant: Variant, n: int, callback_size: int, seed: int,
             if request is not None:
                 out.append(request)
             elif variant.family == OURS:  # its buffer refills in the background
-                await wait_nextcall(slot.nextcall, task)
+                await wait_nextcall(crawler.engine._slot.nextcall, task)
             else:
                 raise RuntimeError(f"{variant.label} ran dry after {len(out):,} of {n:,}")
         run.dequeue_s = time.perf_counter() - started

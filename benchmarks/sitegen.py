@@ -308,6 +308,21 @@ def redis_counters(client: redis.Redis) -> tuple[dict[str, int], int]:
     return calls, int(info["total_reads_processed"])
 
 
+async def open_engine(spidercls: type, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """A real Scrapy engine open on ``spidercls`` with ``settings`` (not crawling): the
+    crawler and its scheduler, for benchmarks that call the scheduler API themselves."""
+    from scrapy.utils.test import get_crawler
+
+    crawler = get_crawler(spidercls, {"LOG_LEVEL": "WARNING", "TELNETCONSOLE_ENABLED": False,
+                                      **settings})
+    crawler.spider = crawler._create_spider()
+    crawler.engine = crawler._create_engine()
+    await crawler.engine.open_spider_async(close_if_idle=False)
+    slot = crawler.engine._slot
+    assert slot is not None
+    return crawler, slot.scheduler
+
+
 def cpu_seconds(info: dict[str, Any]) -> float:
     """Seconds of CPU redis-server has used, from an ``INFO`` reply holding its cpu section."""
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])

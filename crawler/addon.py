@@ -54,7 +54,7 @@ class RedisFrontier:
         ``export``/``reset`` commands come with ``COMMANDS_MODULE = "crawler.commands"``,
         which Scrapy reads before add-ons.)"""
         apply_environment(settings)
-        _install_scheduler(settings)
+        install_scheduler(settings)
         for name, value in DEFAULTS.items():
             if value is not None:
                 settings.setdefault(name, value.copy() if isinstance(value, dict) else value,
@@ -79,8 +79,15 @@ class RedisFrontier:
                         "with every node idle", idle, config.idle_timeout)
 
 
-def _install_scheduler(settings: BaseSettings) -> None:
-    """Our scheduler in place of Scrapy's or scrapy-redis's; another one is refused."""
+def enabled(settings: BaseSettings) -> bool:
+    """Whether ``ADDONS`` names this add-on (by path or by class)."""
+    return any(_path(addon) == f"{__name__}.RedisFrontier"
+               for addon in settings.getdict("ADDONS"))
+
+
+def install_scheduler(settings: BaseSettings) -> None:
+    """Our scheduler in place of Scrapy's or scrapy-redis's; another one is refused
+    (``ConfigError``)."""
     current = _path(settings["SCHEDULER"])
     before = settings.getpriority("SCHEDULER") or 0
     if current not in (OURS, *REPLACED):

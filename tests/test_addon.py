@@ -23,7 +23,7 @@ from crawler.errors import ConfigError
 from crawler.items.stream import read_items
 from crawler.redis import connection, embedded
 from crawler.redis.keys import CrawlKeys
-from tests.conftest import ROOT, Site, node_env
+from tests.conftest import ROOT, Site, node_env, scrapy_command
 
 ADDON = {"crawler.addon.RedisFrontier": 0}
 # scrapy-redis's example project's settings.py, as shipped.
@@ -69,6 +69,16 @@ def test_a_dupefilter_of_its_own_is_said_to_be_unused(caplog: pytest.LogCaptureF
 def test_a_foreign_scheduler_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"setting SCHEDULER='scrapy.Spider' is neither"):
         crawler_with({"SCHEDULER": "scrapy.Spider"})
+
+
+def test_scrapy_crawl_refuses_a_foreign_scheduler_in_one_line(redis_url: str) -> None:
+    done = subprocess.run(scrapy_command("crawl", "site", settings={
+        "SCHEDULER": "scrapy.pqueues.ScrapyPriorityQueue"}), cwd=ROOT, env=node_env(redis_url),
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert ("error: setting SCHEDULER='scrapy.pqueues.ScrapyPriorityQueue' is neither "
+            in done.stderr.splitlines()[-1])
 
 
 def test_every_default_is_registered() -> None:

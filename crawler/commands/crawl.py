@@ -12,6 +12,7 @@ import sys
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 
+from crawler import addon
 from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.node.exchange_loop import failed_crawls
@@ -24,6 +25,8 @@ class Command(ScrapyCrawlCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         try:
+            if addon.enabled(self.settings):  # a SCHEDULER it refuses: one line, not a traceback
+                addon.install_scheduler(self.settings.copy())
             config = FrontierConfig.from_settings(self.settings)
             connection.sync_client(config, connection.resolve_url(config)).close()
         except CrawlerError as exc:

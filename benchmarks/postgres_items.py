@@ -39,9 +39,10 @@ from scrapy.settings import Settings  # noqa: E402
 from scrapy.statscollectors import MemoryStatsCollector  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
-from crawler.config import FrontierConfig  # noqa: E402
+from crawler.items.config import ItemsConfig, PostgresConfig  # noqa: E402
 from crawler.items.postgres_table import ItemTable, connect_options, to_row  # noqa: E402
 from crawler.items.stream import item_key  # noqa: E402
+from crawler.redis.config import RedisConfig  # noqa: E402
 from crawler.redis.keys import CrawlKeys  # noqa: E402
 from pipelines.postgres import PostgresPipeline  # noqa: E402
 
@@ -91,9 +92,10 @@ def pipeline(variant: str, dsn: str, table: str) -> Any:
         return OneInsertPerItem(dsn, ItemTable((table,)))
     settings = Settings({"POSTGRES_DSN": dsn, "POSTGRES_TABLE": table,
                          "POSTGRES_BATCH_SIZE": variant, "POSTGRES_CLOSE_TIMEOUT": 3600})
-    config = FrontierConfig.from_settings(settings)
     stats = MemoryStatsCollector(get_crawler())
-    return PostgresPipeline(config, dsn, KEYS, stats, lambda: False)
+    return PostgresPipeline(PostgresConfig.from_settings(settings), dsn,
+                            ItemsConfig.from_settings(settings),
+                            RedisConfig.from_settings(settings), KEYS, stats, lambda: False)
 
 
 async def run(variant: str, dsn: str, table: str, items: list[dict[str, Any]]) -> float:

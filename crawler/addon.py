@@ -17,9 +17,10 @@ from typing import Any
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from scrapy.utils.misc import load_object
 
-from crawler.config import DEFAULTS, FrontierConfig
+from crawler.config import DEFAULTS
 from crawler.environment import apply_environment
 from crawler.errors import ConfigError
+from crawler.node.config import FrontierConfig
 from crawler.redis import embedded
 from crawler.redis.address import ignored_params
 from crawler.redis.connection import SecretURL
@@ -59,8 +60,9 @@ class RedisFrontier:
             if value is not None:
                 settings.setdefault(name, value.copy() if isinstance(value, dict) else value,
                                     priority=_ADDON)
-        config = FrontierConfig.from_settings(settings)
-        if config.redis_url in (None, "embedded"):
+        node = FrontierConfig.from_settings(settings)  # a bad value is named now
+        config = node.redis
+        if config.url in (None, "embedded"):
             # scrapy-redis's spiders and pipeline read REDIS_URL: the same Redis for all.
             priority = max(settings.getpriority("REDIS_URL") or 0, _ADDON)
             settings.set("REDIS_URL", embedded.socket_url(config.embedded_dir), priority)
@@ -76,7 +78,7 @@ class RedisFrontier:
         if idle not in (None, "", 0, "0"):
             logger.info("SCHEDULER_IDLE_BEFORE_CLOSE=%s (scrapy-redis's blocking pop) is not "
                         "used: the crawl ends after MAX_IDLE_TIME_BEFORE_CLOSE=%s seconds "
-                        "with every node idle", idle, config.idle_timeout)
+                        "with every node idle", idle, node.idle_timeout)
 
 
 def enabled(settings: BaseSettings) -> bool:

@@ -2,7 +2,8 @@
 
 They count as project settings: they beat ``settings.py`` and a setting given with ``-s``
 (or a spider's ``custom_settings``) beats them. The add-on applies them to a crawl's
-settings, and ``FrontierConfig.from_settings`` to the settings of every command.
+settings, and each config's ``from_settings`` (``crawler.setting_values``) to the settings
+of every command.
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ import redis
 from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.config import DEFAULTS, FrontierConfig
+from crawler.config import DEFAULTS
 from crawler.environment import ENVIRONMENT
 from crawler.errors import ConfigError
 from crawler.items.stream import read_items
+from crawler.node.config import FrontierConfig
 from crawler.redis import connection, embedded
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env, scrapy_command
@@ -112,7 +113,7 @@ def test_scrapy_settings_command_prints_the_registered_default() -> None:
 ])
 def test_scrapy_redis_addresses_are_read_as_scrapy_redis_reads_them(
         settings: dict[str, Any], url: str) -> None:
-    assert config_of(settings).redis_url == url
+    assert config_of(settings).redis.url == url
 
 
 def test_redis_params_timeouts_map_and_unknown_keys_are_refused(
@@ -121,9 +122,9 @@ def test_redis_params_timeouts_map_and_unknown_keys_are_refused(
               "retry_on_timeout": True, "encoding": "utf-8"}
     with caplog.at_level(logging.WARNING, logger="crawler.addon"):
         config = config_of({"REDIS_PARAMS": params})
-    assert (config.socket_timeout, config.connect_timeout) == (3, 2)
+    assert (config.redis.socket_timeout, config.redis.connect_timeout) == (3, 2)
     assert "REDIS_PARAMS encoding, retry_on_timeout make no difference" in caplog.text
-    assert config_of({"REDIS_PARAMS": params, "REDIS_SOCKET_TIMEOUT": 7}).socket_timeout == 7
+    assert config_of({"REDIS_PARAMS": params, "REDIS_SOCKET_TIMEOUT": 7}).redis.socket_timeout == 7
     with pytest.raises(ConfigError, match=r"setting REDIS_PARAMS\['socket_timeout'\]='x' is"):
         config_of({"REDIS_PARAMS": {"socket_timeout": "x"}})
     with pytest.raises(ConfigError, match=r"setting REDIS_PARAMS has 'redis_cls', which this "
@@ -143,7 +144,8 @@ def test_other_scrapy_redis_settings_are_read() -> None:
     config = config_of({"REDIS_START_URLS_KEY": "%(name)s:seeds", "REDIS_START_URLS_AS_SET": True,
                         "SCHEDULER_PERSIST": False, "SCHEDULER_FLUSH_ON_START": True,
                         "REDIS_ENCODING": "UTF8"})
-    assert (config.start_urls_key, config.start_urls_as_set) == ("%(name)s:seeds", True)
+    assert (config.redis.start_urls_key, config.redis.start_urls_as_set) == ("%(name)s:seeds",
+                                                                     True)
     assert (config.persist, config.flush_on_start) == (False, True)
     with pytest.raises(ConfigError, match=r"setting REDIS_ENCODING='latin-1': this engine"):
         config_of({"REDIS_ENCODING": "latin-1"})
@@ -204,7 +206,7 @@ def test_no_address_means_the_embedded_redis_said_in_one_line(
     assert crawler.settings["REDIS_URL"] == socket, "scrapy-redis's parts must find it too"
     config = FrontierConfig.from_settings(crawler.settings)
     with caplog.at_level(logging.INFO, logger="crawler.redis.connection"):
-        assert connection.resolve_url(config) == socket
+        assert connection.resolve_url(config.redis) == socket
     (line,) = [r.getMessage() for r in caplog.records if r.name == "crawler.redis.connection"]
     assert line == (f"Using the embedded Redis at {socket}: REDIS_URL is not set (set it to "
                     "use another Redis)")

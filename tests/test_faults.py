@@ -18,9 +18,9 @@ from scrapy import Request
 from scrapy.settings import Settings
 from scrapy.utils.request import RequestFingerprinter
 
-from crawler.config import FrontierConfig
 from crawler.frontier.fingerprints import layout_from_json
 from crawler.items.stream import read_items
+from crawler.node.config import FrontierConfig
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import (
     RedisServer,

@@ -15,11 +15,11 @@ import redis
 import redis.asyncio
 from scrapy.settings import Settings
 
-from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
 from crawler.frontier.exchange import KIND_REQUEST, KIND_SEED, Entry, Frontier, Outgoing, Push
 from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys
 

@@ -7,9 +7,9 @@ from scrapy import Request
 from scrapy.settings import Settings
 from scrapy.utils.httpobj import urlparse_cached
 
-from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
 from crawler.frontier.limits import DomainLimits, domain_of
+from crawler.node.config import FrontierConfig
 
 
 def politeness(**settings: object) -> object:

@@ -30,10 +30,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from scrapy.statscollectors import MemoryStatsCollector
 from scrapy.utils.test import get_crawler
 
-from crawler.config import FrontierConfig
+from crawler.items.config import ItemsConfig, PostgresConfig
 from crawler.items.postgres_table import describe
 from crawler.items.stream import item_key
 from crawler.pipelines.postgres import PostgresPipeline
+from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles
@@ -255,7 +256,7 @@ def test_refused_items_are_logged_and_the_rest_written(dsn: str, redis_url: str,
     """In process: a NUL is left out, a lone surrogate is refused alone, a re-sent older
     copy of an item does not replace the newer row."""
     crawler = get_crawler(settings_dict={"POSTGRES_DSN": dsn, "REDIS_URL": redis_url})
-    config = FrontierConfig.from_settings(crawler.settings)
+    config = PostgresConfig.from_settings(crawler.settings)
     stats = MemoryStatsCollector(crawler)
     batch = [{"url": "https://a.test/nul", "text": "a\x00b"},
              {"url": "https://a.test/bad", "text": "\ud800"},
@@ -263,8 +264,10 @@ def test_refused_items_are_logged_and_the_rest_written(dsn: str, redis_url: str,
              {"url": "https://a.test/new", "fetched_at": "2020-01-01T00:00:00", "n": 1}]
 
     async def run() -> None:
-        assert config.postgres_dsn is not None
-        pipeline = PostgresPipeline(config, config.postgres_dsn, KEYS, stats, lambda: False)
+        assert config.dsn is not None
+        pipeline = PostgresPipeline(config, config.dsn, ItemsConfig.from_settings(crawler.settings),
+                                    RedisConfig.from_settings(crawler.settings), KEYS, stats,
+                                    lambda: False)
         await pipeline.open_spider()
         for item in batch[:3]:
             assert await pipeline.process_item(item) is item

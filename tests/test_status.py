@@ -19,7 +19,7 @@ import pytest
 import redis
 from scrapy.settings import Settings
 
-from crawler.config import FrontierConfig
+from crawler.node.config import FrontierConfig
 from crawler.ops import status_model
 from crawler.ops.status_model import Sample
 from crawler.redis.keys import CrawlKeys

@@ -14,8 +14,8 @@ import redis
 from scrapy.exceptions import UsageError
 from scrapy.settings import Settings
 
-from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
+from crawler.node.config import FrontierConfig
 from crawler.redis import connection
 from crawler.redis.keys import CrawlKeys
 
@@ -48,9 +48,9 @@ class CrawlCommand:
         assert self.settings is not None
         config = FrontierConfig.from_settings(self.settings)
         keys = self.crawl_keys(config, name)
-        url = connection.resolve_url(config)
+        url = connection.resolve_url(config.redis)
         self.where = connection.redact(url)
-        return config, keys, connection.sync_client(config, url)
+        return config, keys, connection.sync_client(config.redis, url)
 
     def crawl_keys(self, config: FrontierConfig, name: str) -> CrawlKeys:
         """The keys of crawl ``name``, its seeds on the key its spider reads (a scrapy-redis
@@ -60,9 +60,9 @@ class CrawlCommand:
         assert self.settings is not None
         loader = get_spider_loader(self.settings)
         if name in loader.list():
-            return CrawlKeys.for_spider(config.key_prefix, loader.load(name),
-                                        config.start_urls_key)
-        return CrawlKeys(config.key_prefix, name, config.start_urls_key)
+            return CrawlKeys.for_spider(config.redis.key_prefix, loader.load(name),
+                                        config.redis.start_urls_key)
+        return CrawlKeys(config.redis.key_prefix, name, config.redis.start_urls_key)
 
     def fail(self, message: str) -> None:
         """Print a one-line error and make the command exit non-zero."""

@@ -13,8 +13,9 @@ import sys
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 
 from crawler import addon
-from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
+from crawler.items.config import ItemsConfig, PostgresConfig
+from crawler.node.config import FrontierConfig
 from crawler.node.exchange_loop import failed_crawls
 from crawler.redis import connection
 
@@ -28,7 +29,9 @@ class Command(ScrapyCrawlCommand):
             if addon.enabled(self.settings):  # a SCHEDULER it refuses: one line, not a traceback
                 addon.install_scheduler(self.settings.copy())
             config = FrontierConfig.from_settings(self.settings)
-            connection.sync_client(config, connection.resolve_url(config)).close()
+            ItemsConfig.from_settings(self.settings)  # a bad value: one line, now
+            PostgresConfig.from_settings(self.settings)
+            connection.sync_client(config.redis, connection.resolve_url(config.redis)).close()
         except CrawlerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = 1

@@ -25,6 +25,7 @@ from scrapy.exporters import (
 )
 
 from crawler.commands._base import CrawlCommand
+from crawler.items.config import ItemsConfig, PostgresConfig
 from crawler.items.stream import START, check_cursor, read_items
 
 EXPORTERS: dict[str, Callable[..., BaseItemExporter]] = {
@@ -92,10 +93,13 @@ class Command(CrawlCommand, ScrapyCommand):
         # Imported here: only this option needs psycopg.
         from crawler.items.postgres_table import backfill, describe, scrub
 
-        config, keys, client = self.open(name)
-        if config.postgres_dsn is None:
+        assert self.settings is not None
+        config = PostgresConfig.from_settings(self.settings)
+        if config.dsn is None:
             raise UsageError("--postgres needs POSTGRES_DSN (a setting or environment variable)")
-        where = f"PostgreSQL at {describe(config.postgres_dsn)}"
+        key_field = ItemsConfig.from_settings(self.settings).key_field
+        _, keys, client = self.open(name)
+        where = f"PostgreSQL at {describe(config.dsn)}"
         count, cursor = 0, since
 
         def progress(upserted: int, after: str) -> None:
@@ -103,11 +107,11 @@ class Command(CrawlCommand, ScrapyCommand):
             count, cursor = upserted, after
 
         try:
-            asyncio.run(backfill(config, keys, client, since, progress))
+            asyncio.run(backfill(config, key_field, keys, client, since, progress))
         except psycopg.Error as exc:
-            self.fail(f"{where}: {scrub(exc, config.postgres_dsn)}; {count} items were "
+            self.fail(f"{where}: {scrub(exc, config.dsn)}; {count} items were "
                       f"upserted: resume with scrapy export {name} --postgres --since {cursor}")
             return
-        table = ".".join(config.postgres_table)
+        table = ".".join(config.table)
         print(f"Upserted {count} items of crawl {name!r} into table {table} of {where}")
         print(f"Next cursor: {cursor} (scrapy export {name} --postgres --since {cursor})")

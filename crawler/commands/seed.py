@@ -58,7 +58,7 @@ class Command(CrawlCommand, ScrapyCommand):
             fresh, known = new_seeds(good, layout, client)
         for start in range(0, len(fresh), CHUNK):
             lines = fresh[start:start + CHUNK]
-            if config.start_urls_as_set:
+            if config.redis.start_urls_as_set:
                 client.sadd(keys.start_urls, *lines)
             else:
                 client.rpush(keys.start_urls, *lines)

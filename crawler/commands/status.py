@@ -20,7 +20,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.commands._base import CrawlCommand
-from crawler.config import FrontierConfig
+from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys
 

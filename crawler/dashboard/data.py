@@ -12,9 +12,9 @@ from typing import Any
 
 import redis
 
-from crawler.config import FrontierConfig
 from crawler.dashboard import metrics
 from crawler.frontier.exchange import SERIES_SAMPLES
+from crawler.node.config import FrontierConfig
 from crawler.ops import status_model
 from crawler.redis.keys import CrawlKeys
 
@@ -99,7 +99,7 @@ class DashboardData:
             return [self.only]
         with self._lock:
             if time.monotonic() - self._found_at > DISCOVERY_SECONDS:
-                self._names = find_crawls(self.client, self.config.key_prefix)
+                self._names = find_crawls(self.client, self.config.redis.key_prefix)
                 self._found_at = time.monotonic()
             return list(self._names)
 

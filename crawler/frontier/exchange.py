@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import redis
 import redis.asyncio
 
-from crawler.config import DEFAULTS
 from crawler.frontier import scripts
 from crawler.frontier.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
 from crawler.frontier.limits import Politeness
@@ -32,6 +31,10 @@ KIND_REQUEST = b"q"  # "<domain> <encoded request>"
 KIND_REQUEST_V1 = b"r"  # an earlier version's: the same, or "<request JSON>" alone
 KIND_SEED = b"s"  # the raw seed as it was in the start URLs
 RECLAIM_LIMIT = 1000
+# Defaults of the settings that shape a round (crawler.node.config reads the settings):
+BATCH_SIZE = 500  # requests one push script saves (SCHEDULER_BATCH_SIZE)
+NODE_TIMEOUT = 10.0  # a node silent this long is dead (SCHEDULER_NODE_TIMEOUT)
+IDLE_TIMEOUT = 10.0  # idle this long, every live node: the crawl ends (MAX_IDLE_TIME_BEFORE_CLOSE)
 HAND_OUT_AHEAD = 0.5  # seconds: a rate-limited request may be leased this long before its time
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
 SERIES_SAMPLES = 360  # one hour of samples
@@ -151,9 +154,8 @@ class Frontier:
     def __init__(
         self, client: redis.asyncio.Redis, keys: CrawlKeys, order: str, node_id: str,
         lease_seconds: float, max_attempts: int, politeness: Politeness | None = None,
-        batch_size: int = int(DEFAULTS["SCHEDULER_BATCH_SIZE"]),
-        node_timeout: float = float(DEFAULTS["SCHEDULER_NODE_TIMEOUT"]),
-        idle_timeout: float = float(DEFAULTS["MAX_IDLE_TIME_BEFORE_CLOSE"]),
+        batch_size: int = BATCH_SIZE,
+        node_timeout: float = NODE_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         """``batch_size``: the most requests one script saves (or moves), one atomic step;
         ``node_timeout`` and ``idle_timeout``: how long this node's heartbeats say it keeps

@@ -19,8 +19,8 @@ import redis
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from crawler.config import FrontierConfig
 from crawler.items import stream
+from crawler.items.config import PostgresConfig
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -147,21 +147,21 @@ def bad_data(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | TypeError)  # psycopg could not adapt a value
 
 
-async def backfill(config: FrontierConfig, keys: CrawlKeys, client: redis.Redis, since: str,
-                   progress: Callable[[int, str], None]) -> None:
+async def backfill(config: PostgresConfig, key_field: str, keys: CrawlKeys, client: redis.Redis,
+                   since: str, progress: Callable[[int, str], None]) -> None:
     """Upsert the Redis item store's items after cursor ``since`` into the table, in
-    batches; ``progress(items so far, cursor)`` after each batch is committed. (Run by
+    batches, keyed by ``key_field`` (``ITEM_KEY_FIELD``); ``progress(items so far,
+    cursor)`` after each batch is committed. (Run by
     ``scrapy export``, alone on its loop: the blocking Redis reads block nobody.)"""
-    assert config.postgres_dsn is not None
-    table = ItemTable(config.postgres_table)
-    conn = await psycopg.AsyncConnection.connect(config.postgres_dsn,
-                                                 **connect_options(config.postgres_dsn))
+    assert config.dsn is not None
+    table = ItemTable(config.table)
+    conn = await psycopg.AsyncConnection.connect(config.dsn, **connect_options(config.dsn))
     async with conn:
         await table.create(conn)
         done = 0
         stored = stream.read_items(client, keys, since)
-        while chunk := list(itertools.islice(stored, config.postgres_batch_size)):
-            rows = {stream.item_key(item, config.item_key_field): to_row(item)
+        while chunk := list(itertools.islice(stored, config.batch_size)):
+            rows = {stream.item_key(item, key_field): to_row(item)
                     for _, item in chunk}
             await table.upsert(conn, keys.crawl, rows.items())
             done += len(chunk)

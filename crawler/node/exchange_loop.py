@@ -369,7 +369,7 @@ class ExchangeLoop:
                 logger.info("Waiting for seeds in Redis key %s (scrapy seed %s FILE, or %s "
                             "them there)", self.frontier.keys.start_urls,
                             self.frontier.keys.crawl,
-                            "SADD" if self.config.start_urls_as_set else "LPUSH")
+                            "SADD" if self.config.redis.start_urls_as_set else "LPUSH")
 
     def _obey(self, control: str) -> None:
         """Follow ``scrapy pause/resume/stop``: the control state every heartbeat reads."""

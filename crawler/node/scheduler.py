@@ -23,12 +23,12 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.frontier import deletion
 from crawler.frontier.exchange import Frontier, Push
 from crawler.frontier.limits import domain_of
 from crawler.node import codec
+from crawler.node.config import FrontierConfig
 from crawler.node.exchange_loop import ExchangeLoop
 from crawler.node.membership import new_node_id, same_node_elsewhere
 from crawler.node.pacing import PacedRequests
@@ -70,7 +70,8 @@ class RedisScheduler:
         spider = crawler.spider or crawler.spidercls  # the instance: ``-a redis_key=...``
         assert spider is not None
         return cls(crawler, config,
-                   CrawlKeys.for_spider(config.key_prefix, spider, config.start_urls_key))
+                   CrawlKeys.for_spider(config.redis.key_prefix, spider,
+                                        config.redis.start_urls_key))
 
     def open(self, spider: Spider) -> Deferred[None]:
         """Connect to Redis and start trading with it; raises ``RedisUnavailableError``."""
@@ -100,8 +101,8 @@ class RedisScheduler:
                 "the Redis scheduler needs to know when a request is done"
             )
         self._take_over_seeds(spider)
-        url = await asyncio.to_thread(connection.resolve_url, self.config)  # may start Redis
-        client = await connection.async_client(self.config, url)
+        url = await asyncio.to_thread(connection.resolve_url, self.config.redis)  # may start Redis
+        client = await connection.async_client(self.config.redis, url)
         node_id = new_node_id(self.config.node_id)
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
                             self.config.lease_seconds, self.config.max_attempts,
@@ -154,7 +155,7 @@ class RedisScheduler:
                            "Redis) were not fetched: they are lost", len(self.local))
         await self.sync.stop()
         if reason == "finished" and not self.config.persist:
-            client = await connection.async_client(self.config, self.sync.url)
+            client = await connection.async_client(self.config.redis, self.sync.url)
             deleted = await deletion.delete_crawl_async(client, self.keys,
                                                      keep=deletion.kept_after_finish(self.keys))
             logger.info("SCHEDULER_PERSIST is off: deleted the %d frontier keys of the "

@@ -17,9 +17,9 @@ from typing import Any
 
 import redis
 
-from crawler.config import FrontierConfig
 from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES, Entry
 from crawler.node import membership
+from crawler.node.config import FrontierConfig
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 
-from crawler.config import FrontierConfig
 from crawler.errors import CrawlerError
 from crawler.items import stream
+from crawler.items.config import ItemsConfig, PostgresConfig
 from crawler.items.postgres_table import (
     MAX_BACKOFF,
     WARN_EVERY,
@@ -45,6 +45,7 @@ from crawler.items.postgres_table import (
     to_row,
 )
 from crawler.redis import connection
+from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -55,15 +56,18 @@ class PostgresPipeline:
     ``process_item`` returns once the item is in the local buffer (the item is kept in
     Redis already), and waits only while the buffer is full."""
 
-    def __init__(self, config: FrontierConfig, dsn: str, keys: CrawlKeys, stats: StatsCollector,
-                 stopping: Callable[[], bool]) -> None:
+    def __init__(self, config: PostgresConfig, dsn: str, items: ItemsConfig, redis: RedisConfig,
+                 keys: CrawlKeys, stats: StatsCollector, stopping: Callable[[], bool]) -> None:
+        """``dsn``: ``config.dsn``, given (the pipeline is off without one)."""
         self.config = config
         self.dsn = dsn
+        self.items = items
+        self.redis = redis
         self.where = describe(dsn)
         self.keys = keys
         self.stats = stats
         self.stopping = stopping  # True once the node was told to stop (Ctrl-C)
-        self.table = ItemTable(config.postgres_table)
+        self.table = ItemTable(config.table)
         self.pending: dict[str, Row] = {}  # item key -> row, oldest first
         self.space = asyncio.Event()
         self.closing = False
@@ -75,13 +79,14 @@ class PostgresPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
         """On only when ``POSTGRES_DSN`` is set."""
-        config = FrontierConfig.from_settings(crawler.settings)
-        if config.postgres_dsn is None:
+        config = PostgresConfig.from_settings(crawler.settings)
+        if config.dsn is None:
             raise NotConfigured
         assert crawler.spidercls is not None and crawler.stats is not None
-        keys = CrawlKeys(config.key_prefix, crawler.spidercls.name, config.start_urls_key)
-        return cls(config, config.postgres_dsn, keys, crawler.stats,
-                   lambda: not crawler.crawling)
+        redis = RedisConfig.from_settings(crawler.settings)
+        keys = CrawlKeys(redis.key_prefix, crawler.spidercls.name, redis.start_urls_key)
+        return cls(config, config.dsn, ItemsConfig.from_settings(crawler.settings), redis, keys,
+                   crawler.stats, lambda: not crawler.crawling)
 
     async def open_spider(self) -> None:
         """Connect and create the table; if PostgreSQL cannot be used yet, say why and go on
@@ -97,11 +102,11 @@ class PostgresPipeline:
     async def process_item(self, item: Any) -> Any:
         fields = ItemAdapter(item).asdict()
         row = to_row(fields)
-        while len(self.pending) >= self.config.postgres_buffer_items and not self.stopping():
+        while len(self.pending) >= self.config.buffer_items and not self.stopping():
             self.space.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.space.wait(), 0.5)
-        self.pending[stream.item_key(fields, self.config.item_key_field)] = row
+        self.pending[stream.item_key(fields, self.items.key_field)] = row
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
         return item
@@ -113,7 +118,7 @@ class PostgresPipeline:
         if writer is not None and not writer.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer),
-                                       self.config.postgres_close_timeout)
+                                       self.config.close_timeout)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -143,7 +148,7 @@ class PostgresPipeline:
         backoff = 0.0
         while self.pending:
             await asyncio.sleep(min(backoff, 1.0) if self.closing else backoff)
-            batch = list(itertools.islice(self.pending.items(), self.config.postgres_batch_size))
+            batch = list(itertools.islice(self.pending.items(), self.config.batch_size))
             try:
                 refused = await asyncio.wait_for(self._upsert(batch), WRITE_TIMEOUT)
             except Exception as exc:
@@ -160,7 +165,7 @@ class PostgresPipeline:
                 if self.pending.get(key) is row:
                     del self.pending[key]
             self.stats.inc_value("postgres/items_written", len(batch) - refused)
-            if len(self.pending) < self.config.postgres_buffer_items:
+            if len(self.pending) < self.config.buffer_items:
                 self.space.set()
 
     async def _upsert(self, batch: list[tuple[str, Row]]) -> int:
@@ -195,15 +200,14 @@ class PostgresPipeline:
         self._warned = now
         logger.warning("PostgreSQL at %s cannot take items (%s); %d wait in memory (at most %d, "
                        "then the crawl waits for it), retrying", self.where,
-                       scrub(exc, self.dsn), len(self.pending), self.config.postgres_buffer_items)
+                       scrub(exc, self.dsn), len(self.pending), self.config.buffer_items)
 
     async def _report_unwritten(self) -> None:
         count = len(self.pending)
         self.stats.set_value("postgres/items_unwritten", count)
         command = f"scrapy export {self.keys.crawl} --postgres"
         try:
-            client = await connection.async_client(self.config,
-                                                   connection.resolve_url(self.config))
+            client = await connection.async_client(self.redis, connection.resolve_url(self.redis))
             cursor, missing = await stream.locate(client, self.keys, list(self.pending))
         except (CrawlerError, redis.RedisError, OSError) as exc:
             logger.error("%d items were not written to PostgreSQL at %s before this node "

@@ -16,9 +16,9 @@ from urllib.parse import unquote, urlsplit
 import redis
 import redis.asyncio
 
-from crawler.config import FrontierConfig
 from crawler.errors import RedisUnavailableError
 from crawler.redis import embedded
+from crawler.redis.config import RedisConfig
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def unavailable(url: str, exc: BaseException) -> RedisUnavailableError:
 
 
 @functools.lru_cache(maxsize=8)
-def resolve_url(config: FrontierConfig) -> str:
+def resolve_url(config: RedisConfig) -> str:
     """The Redis URL to use, starting the embedded server when that is what it comes to:
     no address given, ``embedded``, or the embedded server's own socket (which the add-on
     names in ``REDIS_URL`` so that scrapy-redis's components find the same Redis)."""
-    url = config.redis_url
+    url = config.url
     socket = embedded.socket_url(config.embedded_dir)
     if url is not None and url not in ("embedded", socket):
         return url
@@ -62,7 +62,7 @@ def resolve_url(config: FrontierConfig) -> str:
     if url in _announced:
         return url
     _announced.add(url)
-    if config.redis_url == "embedded":
+    if config.url == "embedded":
         logger.info("Using the embedded Redis at %s (REDIS_URL=embedded)", url)
     else:
         logger.info("Using the embedded Redis at %s: REDIS_URL is not set (set it to use "
@@ -79,7 +79,7 @@ class SecretURL(str):
         return repr(redact(str(self)))
 
 
-def _client_options(config: FrontierConfig, url: str) -> dict[str, Any]:
+def _client_options(config: RedisConfig, url: str) -> dict[str, Any]:
     options: dict[str, Any] = {
         "socket_connect_timeout": config.connect_timeout,
         "socket_timeout": config.socket_timeout,
@@ -91,7 +91,7 @@ def _client_options(config: FrontierConfig, url: str) -> dict[str, Any]:
     return options
 
 
-def sync_client(config: FrontierConfig, url: str | None = None) -> redis.Redis:
+def sync_client(config: RedisConfig, url: str | None = None) -> redis.Redis:
     """A blocking client for commands; raises ``RedisUnavailableError`` if Redis does not answer."""
     url = url or resolve_url(config)
     client = redis.Redis.from_url(url, **_client_options(config, url))
@@ -110,7 +110,7 @@ async def close_async_clients() -> None:
         await client.aclose()
 
 
-async def async_client(config: FrontierConfig, url: str) -> redis.asyncio.Redis:
+async def async_client(config: RedisConfig, url: str) -> redis.asyncio.Redis:
     """The process's shared asyncio client for ``url``; raises ``RedisUnavailableError``."""
     client = _async_clients.get(url)
     if client is None:

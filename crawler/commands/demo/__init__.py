@@ -49,9 +49,9 @@ class Command(CrawlCommand, ScrapyCommand):
         output = Path(opts.output).resolve()
         output.parent.mkdir(parents=True, exist_ok=True)
         base = ["-s", f"REDIS_KEY_PREFIX={PREFIX}",
-                "-s", f"REDIS_EMBEDDED_DIR={Path(config.embedded_dir).resolve()}"]
+                "-s", f"REDIS_EMBEDDED_DIR={Path(config.redis.embedded_dir).resolve()}"]
         # In the environment, not on command lines that ps shows: it may hold a password.
-        env = {**os.environ, "REDIS_URL": connection.resolve_url(config)}
+        env = {**os.environ, "REDIS_URL": connection.resolve_url(config.redis)}
         site = subprocess.Popen([sys.executable, "-m", "crawler.commands.demo.site", "--pages",
                                  str(opts.pages)], stdout=subprocess.PIPE, text=True)
         try:

@@ -17,8 +17,9 @@ from scrapy.settings import Settings
 
 from crawler.config import FrontierConfig
 from crawler.errors import ConfigError
-from crawler.frontier.exchange import KIND_REQUEST, KIND_SEED, Entry, Frontier, Outgoing, Push
+from crawler.frontier.exchange import Frontier, Outgoing, Push
 from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
+from crawler.frontier.formats import KIND_REQUEST, KIND_SEED, Entry
 from crawler.frontier.limits import DomainLimits, Politeness
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys

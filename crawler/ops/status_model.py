@@ -18,7 +18,8 @@ from typing import Any
 import redis
 
 from crawler.config import FrontierConfig
-from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES, Entry
+from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES
+from crawler.frontier.formats import Entry, Lease
 from crawler.node import membership
 from crawler.redis.keys import CrawlKeys
 
@@ -132,8 +133,8 @@ def leases_by_domain(client: redis.Redis, keys: CrawlKeys,
     sample: list[bytes] = client.hrandfield(  # type: ignore[assignment]
         keys.leased, LEASE_SAMPLE, withvalues=True)
     values = sample[1::2]
-    for value in values:  # "<node> <score> <16-digit id><kind><payload>"
-        entry = Entry.parse(value.split(b" ", 2)[-1])
+    for value in values:
+        entry = Entry.parse(Lease.parse(value).entry)
         if entry.is_request:
             counts[entry.domain] += 1
     scale = max(leased, len(values)) / len(values) if values else 1.0

@@ -1,20 +1,10 @@
--- lib: helpers every frontier script starts with (scripts.py puts this text first); the
--- one Lua reading and writing of the wire formats.
-
--- The wire formats, mirrored from crawler/frontier/formats.py (the reference for the bytes;
--- tests/test_formats.py feeds the same bytes through both):
---   entry  "<16-digit id><kind><payload>"; its body is "<kind><payload>"; kind "q" a
---          request, payload "<domain> <request>" (domain up to the first space; no space:
---          all of it); kind "s" a raw seed (no domain); kind "r" a request stored by an
---          earlier version: "<domain> <request>", or "<request JSON>" alone (domain ""),
---          told apart by the "{" that only the JSON starts with
---   leased "<node> <score> <entry>", the score written "+<score>" when the lease counts
---          against its domain's in-flight cap
---   pop reply sizes "<length> <hold ms> <gap ms>" per entry, space-separated
+-- lib: helpers every frontier script starts with (scripts.py puts this text first).
+-- The wire formats are defined in crawler/frontier/formats.py; these helpers are their one
+-- Lua mirror (tests/test_formats.py pins both): entry "<16-digit id><kind><payload>", its
+-- body "<kind><payload>"; leased value "<node> <score> <entry>" ("+<score>": counted).
 local ID_LENGTH = 16
 
--- The domain of the entry whose kind byte is at position `k` of string s ("" for a raw
--- seed): k = 1 for a body, ID_LENGTH + 1 for an entry.
+-- The domain of the entry whose kind byte is at position `k` of s (1: a body) or "".
 local function domain_at(s, k)
   local kind = string.sub(s, k, k)
   if kind ~= 'q' and (kind ~= 'r' or string.sub(s, k + 1, k + 1) == '{') then return '' end
@@ -22,21 +12,14 @@ local function domain_at(s, k)
   return space and string.sub(s, k + 1, space - 1) or string.sub(s, k + 1)
 end
 
--- The entry of sequence number `seq` (an integer) and body `body`.
-local function make_entry(seq, body)
-  return string.format('%016d', seq) .. body
-end
-
--- The body of a request of domain `domain`.
-local function request_body(domain, request)
-  return 'q' .. domain .. ' ' .. request
-end
+local function make_entry(seq, body) return string.format('%016d', seq) .. body end
+local function request_body(domain, request) return 'q' .. domain .. ' ' .. request end
 
 local function entry_id(entry) return string.sub(entry, 1, ID_LENGTH) end
 local function entry_body(entry) return string.sub(entry, ID_LENGTH + 1) end
 local function entry_domain(entry) return domain_at(entry, ID_LENGTH + 1) end
 
--- An entry's id, kind, domain ("" for none) and payload (a request's without its domain).
+-- Entry.parse: id, kind, domain, payload.
 local function entry_fields(entry)
   local kind, payload = string.sub(entry, ID_LENGTH + 1, ID_LENGTH + 1), entry_body(entry)
   local domain = domain_at(payload, 1)
@@ -47,7 +30,7 @@ local function entry_fields(entry)
   return entry_id(entry), kind, domain, payload
 end
 
--- A leased value. Returns node, score, counted, entry.
+-- Lease.parse: node, score, counted, entry.
 local function parse_leased(v)
   local s1 = string.find(v, ' ', 1, true)
   local s2 = string.find(v, ' ', s1 + 1, true)
@@ -57,18 +40,11 @@ local function parse_leased(v)
   return string.sub(v, 1, s1 - 1), tonumber(score), counted, string.sub(v, s2 + 1)
 end
 
--- The leased value of `entry` (queued with `score`) held by `node`.
 local function make_leased(node, score, counted, entry)
   return node .. (counted and ' +' or ' ') .. score .. ' ' .. entry
 end
-
--- Whether leased value v is held by node `node`.
-local function held_by(v, node)
-  return string.sub(v, 1, #node + 1) == node .. ' '
-end
-
--- The sizes of the pop reply for `entry`, held `hold` ms, its domain's requests `gap` ms
--- apart.
+local function held_by(v, node) return string.sub(v, 1, #node + 1) == node .. ' ' end
+-- One entry's part of a pop reply's sizes (split_popped reads them).
 local function popped_size(entry, hold, gap)
   return string.format('%d %d %d', #entry, hold, gap)
 end

@@ -17,6 +17,8 @@ from crawler.frontier.formats import (
     split_popped,
 )
 from crawler.frontier.scripts import LUA_DIR
+from crawler.ops.status_model import leases_by_domain
+from crawler.redis.keys import CrawlKeys
 
 LIB = (LUA_DIR / "lib.lua").read_text()
 JSON = b'{"url":"http://a.example/x y","meta":{"shelf":"Home & Garden"}}'
@@ -124,3 +126,12 @@ return {table.concat(sizes, ' '), table.concat(entries)}""",
     assert popped == [Entry.parse(raw, hold / 1000, gap / 1000) for raw, hold, gap in leased]
     assert [e.domain for e in popped] == ["a.example", "", "bücher.example"]
     assert split_popped(b"", b"") == []
+
+
+def test_status_counts_leases_through_the_lease_format(client: redis.Redis) -> None:
+    keys = CrawlKeys("crawl", "t")
+    client.hset(keys.leased, mapping={
+        "1": b"n +0 " + ID + b"qa.example " + JSON, "2": b"n 0 " + ID + b"qa.example x",
+        "3": b"n 0 " + ID + b"s" + JSON, "4": b"n 0 " + ID + b"r" + JSON,
+        "5": b"garbage", "6": b"n x " + ID + b"qb.example y"})
+    assert leases_by_domain(client, keys, 6) == [("a.example", 2), ("", 1)]

@@ -134,7 +134,10 @@ def leases_by_domain(client: redis.Redis, keys: CrawlKeys,
         keys.leased, LEASE_SAMPLE, withvalues=True)
     values = sample[1::2]
     for value in values:
-        entry = Entry.parse(Lease.parse(value).entry)
+        try:
+            entry = Entry.parse(Lease.parse(value).entry)
+        except ValueError:  # not written by pop.lua: not counted
+            continue
         if entry.is_request:
             counts[entry.domain] += 1
     scale = max(leased, len(values)) / len(values) if values else 1.0

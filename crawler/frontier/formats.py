@@ -3,7 +3,8 @@
 ``lua/lib.lua`` mirrors each format for the scripts; ``tests/test_formats.py`` feeds the
 same bytes through both. No other Python code parses these bytes.
 
-Stored entry (a member of a domain queue, of ``start_urls`` once leased, of a lease)::
+Stored entry (a member of a domain queue, the tail of a leased value; a seed of
+``start_urls`` becomes one when pop.lua leases it)::
 
     <id: 16 ASCII digits, zero-padded sequence number><kind: 1 byte><payload>
 

@@ -21,15 +21,16 @@ import redis.asyncio
 
 from crawler.frontier import scripts
 from crawler.frontier.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
+from crawler.frontier.formats import ID_LENGTH as ID_LENGTH  # (re-exported: its old home)
+from crawler.frontier.formats import KIND_REQUEST as KIND_REQUEST
+from crawler.frontier.formats import KIND_REQUEST_V1 as KIND_REQUEST_V1
+from crawler.frontier.formats import KIND_SEED as KIND_SEED
+from crawler.frontier.formats import Entry, held_by, request_body, split_popped
 from crawler.frontier.limits import Politeness
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
-ID_LENGTH = 16
-KIND_REQUEST = b"q"  # "<domain> <encoded request>"
-KIND_REQUEST_V1 = b"r"  # an earlier version's: the same, or "<request JSON>" alone
-KIND_SEED = b"s"  # the raw seed as it was in the start URLs
 RECLAIM_LIMIT = 1000
 # Defaults of the settings that shape a round (crawler.node.config reads the settings):
 BATCH_SIZE = 500  # requests one push script saves (SCHEDULER_BATCH_SIZE)
@@ -39,43 +40,6 @@ HAND_OUT_AHEAD = 0.5  # seconds: a rate-limited request may be leased this long 
 SERIES_INTERVAL = 10.0  # seconds between two cluster samples
 SERIES_SAMPLES = 360  # one hour of samples
 FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
-
-
-class Entry(NamedTuple):
-    """A leased queue entry: its id, its kind (request or raw seed), the domain it counts
-    for (a request's), its payload; how long the node must hold it before fetching, and
-    the time its domain's requests must keep apart (seconds). (A tuple: a node makes one
-    per request it fetches.)"""
-
-    id: str
-    kind: bytes
-    domain: str
-    payload: bytes
-    hold: float = 0.0
-    gap: float = 0.0
-
-    @classmethod
-    def parse(cls, raw: bytes, hold: float = 0.0, gap: float = 0.0) -> Entry:
-        """Split a stored entry ``<id><kind><payload>`` (``lua/lib.lua``'s ``domain_at``
-        reads the same format); a request's payload is ``<domain> <encoded request>``."""
-        kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
-        if kind == KIND_REQUEST or (kind == KIND_REQUEST_V1 and not payload.startswith(b"{")):
-            domain, _, payload = payload.partition(b" ")  # (an earlier version's JSON alone
-            # starts with "{": no domain)
-        return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
-                   domain.decode("utf-8", "replace"), payload, hold, gap)
-
-    def stored(self) -> bytes:
-        """The entry's kind and payload as stored (without its id)."""
-        if self.kind == KIND_REQUEST or (self.kind == KIND_REQUEST_V1 and (
-                self.domain or not self.payload.startswith(b"{"))):
-            return self.kind + self.domain.encode() + b" " + self.payload
-        return self.kind + self.payload
-
-    @property
-    def is_request(self) -> bool:
-        """Whether the entry is a request (of this version's or an earlier one's)."""
-        return self.kind in (KIND_REQUEST, KIND_REQUEST_V1)
 
 
 class Push(NamedTuple):
@@ -222,11 +186,10 @@ class Frontier:
         It scans the whole leased hash, O(leases) once a restart, in steps of 1,000 that
         never hold Redis long: an index of each node's leases would make it O(own leases)
         but cost a write on every pop and every ack."""
-        owner = self.node_id.encode() + b" "
         taken = 0
         ids: list[bytes] = []
         async for entry_id, value in self.client.hscan_iter(self.keys.leased, count=1000):
-            if value.startswith(owner):
+            if held_by(value, self.node_id):
                 ids.append(entry_id)
         for start in range(0, len(ids), self.batch_size):
             chunk = ids[start:start + self.batch_size]
@@ -375,9 +338,9 @@ class Frontier:
                 index = bucket_index.setdefault(bucket, len(bucket_index) + 9)
                 if push.dont_filter:
                     index = -index
-            payload = KIND_REQUEST + push.domain.encode() + b" " + push.payload
-            packed += (b"%d %d %d %d " % (index, push.priority, len(fp_field), len(payload)),
-                       fp_field, payload)
+            body = request_body(push.domain, push.payload)
+            packed += (b"%d %d %d %d " % (index, push.priority, len(fp_field), len(body)),
+                       fp_field, body)
         keys = [self.keys.domains, self.keys.sequence, self.keys.stats, self.keys.leased,
                 self.keys.deadlines, self.keys.attempts, self.keys.inflight, self.keys.dead,
                 *bucket_index]
@@ -414,7 +377,7 @@ class Frontier:
                 got.poisoned += int(result[1])
             elif step == "pop":
                 isolated, next_ready, sizes, entries = result
-                got.popped = _split_popped(sizes, entries)
+                got.popped = split_popped(sizes, entries)
                 got.suspect = isolated.decode() if isolated else None
                 got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
             elif step == "heartbeat":
@@ -423,15 +386,3 @@ class Frontier:
                                           int(enqueued), control.decode(), float(busy_until))
         return got
 
-
-def _split_popped(sizes: bytes, entries: bytes) -> list[Entry]:
-    """The entries of a pop's reply: ``entries`` concatenated, ``sizes`` giving for each
-    its length, the milliseconds to hold it and its domain's gap (see ``pop.lua``)."""
-    numbers = [int(n) for n in sizes.split()]
-    popped = []
-    end = 0
-    for i in range(0, len(numbers), 3):
-        start, end = end, end + numbers[i]
-        popped.append(Entry.parse(entries[start:end], numbers[i + 1] / 1000,
-                                  numbers[i + 2] / 1000))
-    return popped

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from crawler.errors import DecodeError
-from crawler.frontier.exchange import KIND_SEED, Entry, Frontier, Incoming, Outgoing, Push
+from crawler.frontier.exchange import Frontier, Incoming, Outgoing, Push
+from crawler.frontier.formats import KIND_SEED, Entry
 from crawler.node import codec, membership, seeds
 from crawler.redis.connection import redact
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import redis
 
-from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES, Entry
+from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES
+from crawler.frontier.formats import Entry, Lease
 from crawler.node import membership
 from crawler.node.config import FrontierConfig
 from crawler.redis.keys import CrawlKeys
@@ -132,8 +133,11 @@ def leases_by_domain(client: redis.Redis, keys: CrawlKeys,
     sample: list[bytes] = client.hrandfield(  # type: ignore[assignment]
         keys.leased, LEASE_SAMPLE, withvalues=True)
     values = sample[1::2]
-    for value in values:  # "<node> <score> <16-digit id><kind><payload>"
-        entry = Entry.parse(value.split(b" ", 2)[-1])
+    for value in values:
+        try:
+            entry = Entry.parse(Lease.parse(value).entry)
+        except ValueError:  # not written by pop.lua: not counted
+            continue
         if entry.is_request:
             counts[entry.domain] += 1
     scale = max(leased, len(values)) / len(values) if values else 1.0

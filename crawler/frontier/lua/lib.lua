@@ -1,19 +1,36 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
+-- The wire formats are defined in crawler/frontier/formats.py; these helpers are their one
+-- Lua mirror (tests/test_formats.py pins both): entry "<16-digit id><kind><payload>", its
+-- body "<kind><payload>"; leased value "<node> <score> <entry>" ("+<score>": counted).
+local ID_LENGTH = 16
 
--- The domain of the entry whose kind byte is at position `k` of string s ("" for a raw
--- seed). An entry is "<16-digit id><kind><payload>" (Entry in crawler/frontier.py mirrors it):
--- kind "q" a request, its payload "<domain> <request>"; kind "s" a raw seed; kind "r" a
--- request stored by an earlier version: "<domain> <request>", or "<request JSON>" alone
--- (domain ""), told apart by the "{" that only the JSON starts with.
+-- The domain of the entry whose kind byte is at position `k` of s (1: a body) or "".
 local function domain_at(s, k)
   local kind = string.sub(s, k, k)
   if kind ~= 'q' and (kind ~= 'r' or string.sub(s, k + 1, k + 1) == '{') then return '' end
   local space = string.find(s, ' ', k + 1, true)
-  return space and string.sub(s, k + 1, space - 1) or ''
+  return space and string.sub(s, k + 1, space - 1) or string.sub(s, k + 1)
 end
 
--- A leased value is "<node> <score> <entry>"; the score is written "+<score>" when the
--- lease counts against its domain's in-flight cap. Returns node, score, counted, entry.
+local function make_entry(seq, body) return string.format('%016d', seq) .. body end
+local function request_body(domain, request) return 'q' .. domain .. ' ' .. request end
+
+local function entry_id(entry) return string.sub(entry, 1, ID_LENGTH) end
+local function entry_body(entry) return string.sub(entry, ID_LENGTH + 1) end
+local function entry_domain(entry) return domain_at(entry, ID_LENGTH + 1) end
+
+-- Entry.parse: id, kind, domain, payload.
+local function entry_fields(entry)
+  local kind, payload = string.sub(entry, ID_LENGTH + 1, ID_LENGTH + 1), entry_body(entry)
+  local domain = domain_at(payload, 1)
+  payload = string.sub(payload, 2)
+  if kind == 'q' or (kind == 'r' and string.sub(payload, 1, 1) ~= '{') then
+    payload = string.sub(payload, #domain + 2)
+  end
+  return entry_id(entry), kind, domain, payload
+end
+
+-- Lease.parse: node, score, counted, entry.
 local function parse_leased(v)
   local s1 = string.find(v, ' ', 1, true)
   local s2 = string.find(v, ' ', s1 + 1, true)
@@ -23,14 +40,22 @@ local function parse_leased(v)
   return string.sub(v, 1, s1 - 1), tonumber(score), counted, string.sub(v, s2 + 1)
 end
 
+local function make_leased(node, score, counted, entry)
+  return node .. (counted and ' +' or ' ') .. score .. ' ' .. entry
+end
+local function held_by(v, node) return string.sub(v, 1, #node + 1) == node .. ' ' end
+-- One entry's part of a pop reply's sizes (split_popped reads them).
+local function popped_size(entry, hold, gap)
+  return string.format('%d %d %d', #entry, hold, gap)
+end
+
 -- The lease held as leased value `value` ended (acknowledged, handed back, failed,
 -- expired): if it counted, free its domain's in-flight slot, and make the domain ready
 -- now in case it waited for one (pop.lua keeps its pace).
 local function lease_ended(inflight, domains, value, now)
-  local s1 = string.find(value, ' ', 1, true)
-  if string.sub(value, s1 + 1, s1 + 1) ~= '+' then return end
-  local s2 = string.find(value, ' ', s1 + 1, true)
-  local d = domain_at(value, s2 + 17)
+  local _, _, counted, entry = parse_leased(value)
+  if not counted then return end
+  local d = entry_domain(entry)
   if redis.call('HINCRBY', inflight, d, -1) <= 0 then redis.call('HDEL', inflight, d) end
   redis.call('ZADD', domains, 'XX', 'LT', now, d)
 end

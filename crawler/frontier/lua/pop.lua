@@ -25,11 +25,9 @@
 --         gets one request at a time, and its Crawl-delay widens the interval
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
--- An entry is "<16-digit id><kind><payload>" (see lib.lua's domain_at); kind "q" =
--- request, its payload "<domain> <encoded request>"; kind "s" = raw seed (no domain, no
--- limits); kind "r" = an earlier version's request.
--- leased[id] = "<node> <score> <entry>" (score "+<score>" when the lease counts against
--- its domain's in-flight cap), deadlines[id] = server time + lease.
+-- Entries, leased values and this reply are in the formats of lib.lua (kind "s", a raw
+-- seed, has no domain and no limits): leased[id] = make_leased(...), deadlines[id] =
+-- server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
 --          may next be served (-1: none queued), sizes, entries}: the leased entries
@@ -89,18 +87,16 @@ local function ms(seconds)
   return math.floor(math.min(math.max(0, seconds), MAX_SECONDS) * 1000 + 0.5)
 end
 
-local holder, holder_counted = ARGV[3] .. ' ', ARGV[3] .. ' +'
-
 -- Lease entry (queued with score): the node holds it `hold` ms, `gap` ms from the next
 -- of its domain. Written by write_leases.
 local function lease(entry, score, hold, gap, counted)
-  local id = string.sub(entry, 1, 16)
+  local id = entry_id(entry)
   leases[#leases + 1] = id
-  leases[#leases + 1] = (counted and holder_counted or holder) .. score .. ' ' .. entry
+  leases[#leases + 1] = make_leased(ARGV[3], score, counted, entry)
   deadlines[#deadlines + 1] = deadline
   deadlines[#deadlines + 1] = id
   entries[#entries + 1] = entry
-  sizes[#sizes + 1] = string.format('%d %d %d', #entry, hold, gap)
+  sizes[#sizes + 1] = popped_size(entry, hold, gap)
 end
 
 local keeper_added = false
@@ -167,7 +163,7 @@ local function screen(popped, kept, back)
     return
   end
   local ids = {}
-  for i = 1, #popped, 2 do ids[#ids + 1] = string.sub(popped[i], 1, 16) end
+  for i = 1, #popped, 2 do ids[#ids + 1] = entry_id(popped[i]) end
   local histories = redis.call('HMGET', KEYS[6], unpack(ids))
   for j, history in ipairs(histories) do
     local entry, score = popped[2 * j - 1], popped[2 * j]
@@ -236,7 +232,7 @@ if want > 0 then
   if seeds and #seeds > 0 then
     local last = redis.call('INCRBY', KEYS[5], #seeds)
     for i, raw in ipairs(seeds) do
-      lease(string.format('%016d', last - #seeds + i) .. 's' .. raw, 0, 0, 0, false)
+      lease(make_entry(last - #seeds + i, 's' .. raw), 0, 0, 0, false)
     end
     write_leases()
   end

@@ -24,7 +24,7 @@
 --         bucket or bitmap (negative for a dont_filter request: its fingerprint is
 --         recorded, the request enqueued anyway; 0: no fingerprint at all), priority, F
 --         bytes of fingerprint field (exact) or h1 h2 as two big-endian uint32 (bloom), P
---         bytes of payload ("q<domain> <encoded request>")
+--         bytes of payload (the entry's body: lib.lua's request_body)
 -- ARGV[9..] the dead letters of the ids dead, in their order: each is pushed on the dead
 --         letters list only if its lease ended here (a batch sent again adds none twice)
 -- Counts in stats: enqueued, queued (now in the domain queues), seen (new fingerprints),
@@ -77,7 +77,7 @@ for i = 0, n - 1 do
     local score = 0
     if order == 'priority' then score = -tonumber(priority)
     elseif order == 'lifo' then score = -seq end
-    local domain = domain_at(payload, 1)
+    local domain = domain_at(payload, 1)  -- (payload: the entry's body)
     local queue = queues[domain]
     if not queue then
       queue = {}
@@ -85,7 +85,7 @@ for i = 0, n - 1 do
       touched[#touched + 1] = domain
     end
     queue[#queue + 1] = score
-    queue[#queue + 1] = string.format('%016d', seq) .. payload
+    queue[#queue + 1] = make_entry(seq, payload)
     added = added + 1
     if fresh then seen = seen + 1 end
   else
@@ -104,7 +104,6 @@ end
 if seen > 0 then redis.call('HINCRBY', KEYS[3], 'seen', seen) end
 if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 
-local mine = ARGV[3] .. ' '
 local acked = 0
 local ended = {}
 -- Acknowledge the space-separated ids of string s, UNPACK_MAX ids a call; returns the
@@ -120,7 +119,7 @@ local function ack(s, stat)
     local ids = {}
     for i = from, to do
       local id, v = all[i], values[i - from + 1]
-      if v and string.sub(v, 1, #mine) == mine and not ended[id] then
+      if v and held_by(v, ARGV[3]) and not ended[id] then
         ended[id] = true  -- (an id named twice ends its lease once)
         acknowledged[id] = true
         ids[#ids + 1] = id

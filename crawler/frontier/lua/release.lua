@@ -25,18 +25,18 @@ if mode == 'expired' then
     todo[#todo + 1] = {id, 'lease expired'}
   end
 elseif mode == 'failed' then
-  owner = ARGV[3] .. ' '
+  owner = ARGV[3]
   max_attempts = tonumber(ARGV[4])
   for i = 5, #ARGV, 2 do todo[#todo + 1] = {ARGV[i], ARGV[i + 1]} end
 else
-  owner = ARGV[3] .. ' '
+  owner = ARGV[3]
   for i = 4, #ARGV do todo[#todo + 1] = {ARGV[i], false} end
 end
 local back, dead = 0, 0
 for _, job in ipairs(todo) do
   local id, reason = job[1], job[2]
   local v = redis.call('HGET', KEYS[2], id)
-  if v and (owner == nil or string.sub(v, 1, #owner) == owner) then
+  if v and (owner == nil or held_by(v, owner)) then
     local node, score, _, entry = parse_leased(v)
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
@@ -50,14 +50,14 @@ for _, job in ipairs(todo) do
         redis.call('HDEL', KEYS[5], id)
         redis.call('LPUSH', KEYS[6], cjson.encode({
           id = id, reason = 'poison: failed ' .. #history .. ' times, last: ' .. reason,
-          history = history, entry = string.sub(entry, 17), time = now}))
+          history = history, entry = entry_body(entry), time = now}))
         dead = dead + 1
       else
         redis.call('HSET', KEYS[5], id, cjson.encode(history))
       end
     end
     if not poisoned then
-      local d = domain_at(entry, 17)
+      local d = entry_domain(entry)
       redis.call('ZADD', prefix .. d, score, entry)
       redis.call('ZADD', KEYS[1], 'NX', now, d)
       redis.call('HINCRBY', KEYS[4], 'queued', 1)

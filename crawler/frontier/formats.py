@@ -1,0 +1,130 @@
+"""The frontier's wire formats: the one definition of the bytes Redis holds and returns.
+
+``lua/lib.lua`` mirrors each format for the scripts; ``tests/test_formats.py`` feeds the
+same bytes through both. No other Python code parses these bytes.
+
+Stored entry (a member of a domain queue, the tail of a leased value; a seed of
+``start_urls`` becomes one when pop.lua leases it)::
+
+    <id: 16 ASCII digits, zero-padded sequence number><kind: 1 byte><payload>
+
+The entry without its id, ``<kind><payload>``, is its *body* (what push.lua is sent and
+what a dead letter keeps). Kinds:
+
+- ``q`` a request; payload ``<domain> <encoded request>``: the domain runs to the first
+  space (a domain never holds one; it may start with ``{`` or be non-ASCII UTF-8), the
+  encoded request is the rest, spaces included. With no space at all, the whole payload is
+  the domain and the request is empty (never written; read alike on both sides).
+- ``r`` a request an earlier version stored: the same as ``q``, or ``<request JSON>``
+  alone (domain ``""``), told apart by the ``{`` that only the JSON starts with.
+- ``s`` a raw seed as it was in ``start_urls``: no domain, the payload is the seed.
+
+Leased value (``leased`` hash, field = the entry's id)::
+
+    <node id> <score> <entry>        the lease does not count against its domain's cap
+    <node id> +<score> <entry>       it counts (pop.lua took a slot of the domain's
+                                     in-flight cap; ending the lease frees it)
+
+``score`` is the entry's score in its domain queue (it goes back with it). A node id has
+no space.
+
+Pop reply (pop.lua's last two elements)::
+
+    sizes    "<length> <hold ms> <gap ms> <length> <hold ms> <gap ms> ..." (integers)
+    entries  the leased entries concatenated, each ``length`` bytes
+
+``hold``: how long the node keeps the entry before fetching it; ``gap``: how far apart its
+domain's requests must be.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+ID_LENGTH = 16
+KIND_REQUEST = b"q"  # "<domain> <encoded request>"
+KIND_REQUEST_V1 = b"r"  # an earlier version's: the same, or "<request JSON>" alone
+KIND_SEED = b"s"  # the raw seed as it was in the start URLs
+COUNTED = b"+"  # before a leased value's score: the lease counts against its domain's cap
+
+
+def request_body(domain: str, request: bytes) -> bytes:
+    """The body (``<kind><payload>``) of a request of ``domain`` (lib.lua's
+    ``request_body``)."""
+    return KIND_REQUEST + domain.encode() + b" " + request
+
+
+def _has_domain(kind: bytes, payload: bytes) -> bool:
+    return kind == KIND_REQUEST or (kind == KIND_REQUEST_V1 and not payload.startswith(b"{"))
+
+
+class Entry(NamedTuple):
+    """A leased queue entry: its id, its kind (request or raw seed), the domain it counts
+    for (a request's), its payload (the encoded request, or the seed); how long the node
+    must hold it before fetching, and the time its domain's requests must keep apart
+    (seconds). (A tuple: a node makes one per request it fetches.)"""
+
+    id: str
+    kind: bytes
+    domain: str
+    payload: bytes
+    hold: float = 0.0
+    gap: float = 0.0
+
+    @classmethod
+    def parse(cls, raw: bytes, hold: float = 0.0, gap: float = 0.0) -> Entry:
+        """Split a stored entry (lib.lua's ``entry_fields``)."""
+        kind, payload, domain = raw[ID_LENGTH:ID_LENGTH + 1], raw[ID_LENGTH + 1:], b""
+        if _has_domain(kind, payload):
+            domain, _, payload = payload.partition(b" ")
+        return cls(raw[:ID_LENGTH].decode("ascii", "replace"), kind,
+                   domain.decode("utf-8", "replace"), payload, hold, gap)
+
+    def stored(self) -> bytes:
+        """The entry's body as stored (without its id)."""
+        if self.kind == KIND_REQUEST or (self.kind == KIND_REQUEST_V1 and (
+                self.domain or not self.payload.startswith(b"{"))):
+            return self.kind + self.domain.encode() + b" " + self.payload
+        return self.kind + self.payload
+
+    @property
+    def is_request(self) -> bool:
+        """Whether the entry is a request (of this version's or an earlier one's)."""
+        return self.kind in (KIND_REQUEST, KIND_REQUEST_V1)
+
+
+class Lease(NamedTuple):
+    """A leased value: the node holding the entry, its queue score, whether the lease
+    counts against its domain's in-flight cap, and the entry (lib.lua's ``parse_leased``;
+    pop.lua writes it with ``make_leased``)."""
+
+    node: str
+    score: float
+    counted: bool
+    entry: bytes
+
+    @classmethod
+    def parse(cls, value: bytes) -> Lease:
+        """Split a leased value."""
+        node, score, entry = value.split(b" ", 2)
+        counted = score.startswith(COUNTED)
+        return cls(node.decode("utf-8", "replace"), float(score[1:] if counted else score),
+                   counted, entry)
+
+
+def held_by(value: bytes, node: str) -> bool:
+    """Whether leased value ``value`` is held by ``node`` (lib.lua's ``held_by``)."""
+    return value.startswith(node.encode() + b" ")
+
+
+def split_popped(sizes: bytes, entries: bytes) -> list[Entry]:
+    """The entries of a pop's reply, with their hold and gap in seconds (lib.lua's
+    ``popped_size`` writes ``sizes``)."""
+    numbers = [int(n) for n in sizes.split()]
+    popped = []
+    end = 0
+    for i in range(0, len(numbers), 3):
+        start, end = end, end + numbers[i]
+        popped.append(Entry.parse(entries[start:end], numbers[i + 1] / 1000,
+                                  numbers[i + 2] / 1000))
+    return popped

@@ -1,0 +1,137 @@
+"""The wire formats read alike on both sides: the same bytes through lib.lua's helpers (run
+by the test Redis) and through ``crawler.frontier.formats`` give the same fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from crawler.frontier.formats import (
+    ID_LENGTH,
+    Entry,
+    Lease,
+    held_by,
+    request_body,
+    split_popped,
+)
+from crawler.frontier.scripts import LUA_DIR
+from crawler.ops.status_model import leases_by_domain
+from crawler.redis.keys import CrawlKeys
+
+LIB = (LUA_DIR / "lib.lua").read_text()
+JSON = b'{"url":"http://a.example/x y","meta":{"shelf":"Home & Garden"}}'
+ID = b"0000000000000042"
+
+# (entry body, well formed: what this version or an earlier one writes)
+BODIES = [
+    (b"qa.example " + JSON, True),
+    (b"q{a}.example.com " + JSON, True),  # a host starting with "{" (template placeholder)
+    ("qbücher.example ".encode() + JSON, True),
+    ("q例え.テスト a b  c ".encode(), True),  # non-ASCII domain, spaces in the payload
+    (b"q\xff\xfe.example " + JSON, False),  # not UTF-8 (a domain is a str): U+FFFD
+    (b"q " + JSON, True),  # empty domain
+    (b"qa.example ", True),  # empty request
+    (b"ra.example " + JSON, True),  # an earlier version's, with its domain
+    (b"r" + JSON, True),  # an earlier version's JSON alone: no domain
+    (b"r{a}.example " + JSON, True),  # read as JSON alone, alike on both sides
+    (b"rnot json", True),
+    (b"shttp://a.example/ seed with spaces", True),
+    (b"s" + JSON, True),
+    (b"s", True),
+    (b"qa.example", False),  # no space: all of it is the domain
+    (b"r", False),
+    (b"xa.example b", False),  # an unknown kind: no domain
+]
+
+
+def lua(client: redis.Redis, body: str, *args: Any) -> Any:
+    """Run lib.lua followed by ``body`` on the test Redis, ``args`` as ARGV."""
+    return client.eval(LIB + body, 0, *args)
+
+
+@pytest.mark.parametrize(("body", "well_formed"), BODIES)
+def test_an_entry_splits_alike(client: redis.Redis, body: bytes, well_formed: bool) -> None:
+    raw = ID + body
+    got = lua(client, """
+local e = ARGV[1]
+local id, kind, domain, payload = entry_fields(e)
+return {id, kind, domain, payload, entry_id(e), entry_domain(e), entry_body(e),
+        domain_at(entry_body(e), 1)}""", raw)
+    lua_id, kind, domain, payload, only_id, only_domain, lua_body, body_domain = got
+    entry = Entry.parse(raw)
+    assert (entry.id.encode(), entry.kind, entry.domain, entry.payload) == (
+        lua_id, kind, domain.decode("utf-8", "replace"), payload)
+    assert (only_id, only_domain, body_domain, lua_body) == (lua_id, domain, domain, body)
+    assert len(lua_id) == ID_LENGTH
+    if well_formed:
+        assert entry.stored() == body
+
+
+@pytest.mark.parametrize(("domain", "encoded"), [
+    ("a.example", JSON), ("{a}.example.com", b"x y z"), ("bücher.example", b""),
+    ("", JSON)])
+def test_a_request_is_built_alike(client: redis.Redis, domain: str, encoded: bytes) -> None:
+    built = lua(client, "return make_entry(tonumber(ARGV[1]), request_body(ARGV[2], ARGV[3]))",
+                12345678901234, domain.encode(), encoded)
+    assert built == b"00" + b"12345678901234" + request_body(domain, encoded)
+    entry = Entry.parse(built)
+    assert (entry.id, entry.kind, entry.domain, entry.payload) == (
+        "0012345678901234", b"q", domain, encoded)
+
+
+@pytest.mark.parametrize("counted", [True, False])
+@pytest.mark.parametrize("score", ["0", "-5", "1.5", "-1e+20"])
+@pytest.mark.parametrize("body", [b"qa.example " + JSON, b"s" + JSON, b"r" + JSON])
+def test_a_lease_reads_alike(client: redis.Redis, counted: bool, score: str,
+                             body: bytes) -> None:
+    entry = ID + body
+    value, node, lua_score, lua_counted, lua_entry, mine, other, longer = lua(client, """
+local v = make_leased(ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4])
+local node, score, counted, entry = parse_leased(v)
+return {v, node, tostring(score), counted and 1 or 0, entry,
+        held_by(v, 'node-1') and 1 or 0, held_by(v, 'node') and 1 or 0,
+        held_by(v, 'node-10') and 1 or 0}""", "node-1", score, int(counted), entry)
+    lease = Lease.parse(value)
+    assert lease == Lease("node-1", float(score), counted, entry)
+    assert (node.decode(), float(lua_score), bool(lua_counted), lua_entry) == tuple(lease)
+    assert value.split(b" ")[1].startswith(b"+") is counted
+    assert [held_by(value, n) for n in ("node-1", "node", "node-10")] == [True, False, False]
+    assert (mine, other, longer) == (1, 0, 0)
+
+
+def test_a_counted_lease_frees_its_domains_slot(client: redis.Redis) -> None:
+    # lease_ended reads the lease through parse_leased and entry_domain.
+    client.hset("inflight", mapping={"bücher.example": 2, "{a}.example": 1})
+    for node_score, body in [("+-3", "qbücher.example x y"), ("-3", "q{a}.example x"),
+                             ("+0", "q{a}.example x")]:
+        lua(client, "lease_ended('inflight', 'domains', ARGV[1], 0)",
+            f"node-1 {node_score} 0000000000000001{body}".encode())
+    assert client.hgetall("inflight") == {"bücher.example".encode(): b"1"}
+
+
+def test_a_pop_reply_splits_alike(client: redis.Redis) -> None:
+    leased = [(ID + b"qa.example " + JSON, 0, 250), (b"0000000000000043s" + JSON, 1500, 0),
+              (b"0000000000000044q" + "bücher.example x".encode(), 3, 1)]
+    sizes, entries = lua(client, """
+local sizes, entries = {}, {}
+for i = 1, #ARGV, 3 do
+  entries[#entries + 1] = ARGV[i]
+  sizes[#sizes + 1] = popped_size(ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+end
+return {table.concat(sizes, ' '), table.concat(entries)}""",
+        *[part for triple in leased for part in triple])
+    popped = split_popped(sizes, entries)
+    assert popped == [Entry.parse(raw, hold / 1000, gap / 1000) for raw, hold, gap in leased]
+    assert [e.domain for e in popped] == ["a.example", "", "bücher.example"]
+    assert split_popped(b"", b"") == []
+
+
+def test_status_counts_leases_through_the_lease_format(client: redis.Redis) -> None:
+    keys = CrawlKeys("crawl", "t")
+    client.hset(keys.leased, mapping={
+        "1": b"n +0 " + ID + b"qa.example " + JSON, "2": b"n 0 " + ID + b"qa.example x",
+        "3": b"n 0 " + ID + b"s" + JSON, "4": b"n 0 " + ID + b"r" + JSON,
+        "5": b"garbage", "6": b"n x " + ID + b"qb.example y"})
+    assert leases_by_domain(client, keys, 6) == [("a.example", 2), ("", 1)]

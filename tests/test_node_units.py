@@ -112,6 +112,13 @@ class Node:
             self.slot.inprogress.add(request)
         return request
 
+    async def take_one(self, url: str) -> Request:
+        """Enqueue ``url`` and take the request once the frontier hands it out."""
+        assert self.scheduler.enqueue_request(Request(url))
+        [request] = await take_all([self], 1)
+        assert request.url == url
+        return request
+
     def finish(self, request: Request) -> None:
         self.slot.inprogress.remove(request)
 
@@ -214,8 +221,7 @@ def test_a_request_stays_leased_while_in_progress_and_is_acked_after(
         redis_url: str, client: redis.Redis) -> None:
     async def test() -> None:
         node = await Node(redis_url).open()
-        node.scheduler.enqueue_request(Request(urls(1)[0]))
-        [request] = await take_all([node], 1)
+        request = await node.take_one(urls(1)[0])
         await asyncio.sleep(5 * HEARTBEAT)  # rounds go by while the engine holds it
         assert client.hlen(KEYS.leased) == 1
         assert stat(client, "done") == 0
@@ -257,9 +263,7 @@ def test_an_entry_that_does_not_decode_goes_to_the_dead_letters(
         [letter] = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
         assert letter["reason"].startswith("DecodeError")
         assert node.crawler.stats.get_value("frontier/dead_letters") == 1
-        node.scheduler.enqueue_request(Request(urls(1)[0]))  # and the loop goes on
-        [request] = await take_all([node], 1)
-        assert request.url == urls(1)[0]
+        await node.take_one(urls(1)[0])  # and the loop goes on
         assert client.hlen(KEYS.leased) == 1  # the request's; not the dead entry's
         await node.close()
     run(test)
@@ -269,8 +273,7 @@ def test_a_failed_callback_counts_an_attempt_instead_of_an_ack(
         redis_url: str, client: redis.Redis) -> None:
     async def test() -> None:
         node = await Node(redis_url).open()
-        node.scheduler.enqueue_request(Request(urls(1)[0]))
-        [request] = await take_all([node], 1)
+        request = await node.take_one(urls(1)[0])
         failure = Failure(ValueError("boom"))  # type: ignore[no-untyped-call]
         node.crawler.signals.send_catch_log(
             signals.spider_error, failure=failure,

@@ -24,6 +24,7 @@ from crawler.errors import DecodeError
 from crawler.frontier.exchange import Frontier, Incoming, Outgoing, Push
 from crawler.frontier.formats import KIND_SEED, Entry
 from crawler.node import codec, membership, seeds
+from crawler.node.engine import EngineSlot
 from crawler.redis.connection import redact
 
 if TYPE_CHECKING:
@@ -44,15 +45,14 @@ class ExchangeLoop:
     """Owns the node's pending pushes, acks and leases, and the loop that sends them."""
 
     def __init__(
-        self, scheduler: RedisScheduler, frontier: Frontier, inprogress: set[Any],
-        nextcall: Any, url: str,
+        self, scheduler: RedisScheduler, frontier: Frontier, engine: EngineSlot, url: str,
     ) -> None:
         self.scheduler = scheduler
         self.frontier = frontier
         self.config = scheduler.config
         self.stats = scheduler.crawler.stats
-        self.inprogress = inprogress
-        self.nextcall = nextcall
+        self.inprogress = engine.inprogress  # a request leaving it is done: acked
+        self.nextcall = engine.nextcall  # wakes the engine (see crawler.node.engine)
         self.url = url
         self.pushes: list[Push] = []
         self.acks: list[str] = []  # done requests whose children may wait in ``pushes``

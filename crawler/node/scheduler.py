@@ -29,6 +29,7 @@ from crawler.frontier.exchange import Frontier, Push
 from crawler.frontier.limits import domain_of
 from crawler.node import codec
 from crawler.node.config import FrontierConfig
+from crawler.node.engine import engine_slot
 from crawler.node.exchange_loop import ExchangeLoop
 from crawler.node.membership import new_node_id, same_node_elsewhere
 from crawler.node.pacing import PacedRequests
@@ -94,12 +95,7 @@ class RedisScheduler:
                     spider.name, self.keys.start_urls, self.config.idle_timeout)
 
     async def _open(self, spider: Spider) -> None:
-        slot = getattr(self.crawler.engine, "_slot", None)
-        if slot is None or not hasattr(slot, "inprogress") or not hasattr(slot, "nextcall"):
-            raise CrawlerError(
-                "this Scrapy version's engine has no _slot.inprogress/_slot.nextcall, which "
-                "the Redis scheduler needs to know when a request is done"
-            )
+        slot = engine_slot(self.crawler.engine)
         self._take_over_seeds(spider)
         url = await asyncio.to_thread(connection.resolve_url, self.config.redis)  # may start Redis
         client = await connection.async_client(self.config.redis, url)
@@ -127,7 +123,7 @@ class RedisScheduler:
             taken = await frontier.take_back_own_leases()
             logger.info("Node %s restarted: %d requests it had leased are back in the queue",
                         node_id, taken)
-        self.sync = ExchangeLoop(self, frontier, slot.inprogress, slot.nextcall, url)
+        self.sync = ExchangeLoop(self, frontier, slot, url)
         if self.config.politeness.robots:  # kept here: signals hold weak references
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay,
                                          self.config.politeness.robots_max_delay)

@@ -16,21 +16,21 @@ import os
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sized
+from typing import Any, Protocol
 
 import redis
+from scrapy import Request, Spider
+from scrapy.statscollectors import StatsCollector
 
 from crawler.errors import DecodeError
 from crawler.frontier.exchange import Frontier, Incoming, Outgoing, Push
 from crawler.frontier.formats import KIND_SEED, Entry
 from crawler.node import codec, membership, seeds
+from crawler.node.config import FrontierConfig
 from crawler.node.engine import EngineSlot
+from crawler.node.leases import LeaseBook
 from crawler.redis.connection import redact
-
-if TYPE_CHECKING:
-    from scrapy import Request
-
-    from crawler.node.scheduler import RedisScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -41,29 +41,40 @@ FRONTIER_ERROR = "frontier_error"  # the close reason when the frontier task fai
 failed_crawls: set[str] = set()  # crawls of this process closed for it (exit status 1)
 
 
-class ExchangeLoop:
-    """Owns the node's pending pushes, acks and leases, and the loop that sends them."""
+class Node(Protocol):
+    """What the loop needs of the node it serves (the scheduler)."""
 
-    def __init__(
-        self, scheduler: RedisScheduler, frontier: Frontier, engine: EngineSlot, url: str,
-    ) -> None:
-        self.scheduler = scheduler
+    @property
+    def spider(self) -> Spider | None:
+        """The spider, once the node opened."""
+
+    @property
+    def local(self) -> Sized:
+        """Requests kept in memory because they cannot go through Redis."""
+
+    def enqueue_seed(self, request: Request, recrawl: bool) -> None:
+        """Push a request a seed stands for."""
+
+    def stop_crawl(self, reason: str = "stopped") -> None:
+        """Close the spider without waiting."""
+
+
+class ExchangeLoop:
+    """Sends what the node owes the frontier (its pushes, and what ``LeaseBook`` holds to
+    say about its leases) and brings back leases, in rounds, on its own asyncio task."""
+
+    def __init__(self, node: Node, book: LeaseBook, frontier: Frontier, engine: EngineSlot,
+                 url: str, config: FrontierConfig, stats: StatsCollector) -> None:
+        self.node = node
+        self.book = book
         self.frontier = frontier
-        self.config = scheduler.config
-        self.stats = scheduler.crawler.stats
+        self.config = config
+        self.stats = stats
         self.inprogress = engine.inprogress  # a request leaving it is done: acked
         self.nextcall = engine.nextcall  # wakes the engine (see crawler.node.engine)
         self.url = url
         self.pushes: list[Push] = []
-        self.acks: list[str] = []  # done requests whose children may wait in ``pushes``
-        self.acks_ready: list[str] = []  # done requests whose children are all saved
-        self.dead: list[tuple[Entry, str]] = []
-        self.handed: dict[Request, str] = {}
-        self.failures: dict[Request, str] = {}
-        self.failed_ids: list[tuple[str, str]] = []
         self.crawl_delays: dict[str, float] = {}
-        self.handed_back: list[str] = []  # leased entries to return to the frontier
-        self.suspect: str | None = None  # the entry held that failed before, if any
         self.stopping = False
         self.paused = False
         self.crawl_finished = False
@@ -99,28 +110,20 @@ class ExchangeLoop:
                      type(exc).__name__, exc, FRONTIER_ERROR)
         logger.debug("The frontier task's traceback", exc_info=exc)
         failed_crawls.add(self.frontier.keys.crawl)
-        self.scheduler.stop_crawl(reason=FRONTIER_ERROR)
+        self.node.stop_crawl(reason=FRONTIER_ERROR)
 
     def push(self, push: Push) -> None:
         """Queue a request for the next round."""
         self.pushes.append(push)
         self._wake.set()
 
-    def handed_out(self, entry_id: str, request: Request) -> None:
-        """The engine took ``request``: ack it once it leaves the engine's in-progress set."""
-        self.handed[request] = entry_id
-        if len(self.scheduler) <= self.config.prefetch // 2:
+    def handed_out(self) -> None:
+        """The engine took a request: top the prefetch up once it runs low."""
+        if len(self.book) <= self.config.prefetch // 2:
             self._wake.set()
 
-    def failed(self, request: Request, reason: str) -> None:
-        """The callback of ``request`` raised: count an attempt instead of acking it."""
-        if request in self.handed:
-            self.failures[request] = reason[:500]
-
-    def hand_back(self, entry_id: str) -> None:
-        """Return a leased entry to its domain's queue (next round), not as an attempt."""
-        self._settled(entry_id)
-        self.handed_back.append(entry_id)
+    def wake(self) -> None:
+        """Have a round soon: the book has something to say (a request handed back)."""
         self._wake.set()
 
     def crawl_delay(self, domain: str, seconds: float) -> None:
@@ -130,7 +133,7 @@ class ExchangeLoop:
 
     def has_outgoing(self) -> bool:
         """Whether something waits to be sent."""
-        return bool(self.pushes or self.dead)
+        return bool(self.pushes or self.book.unusable)
 
     async def stop(self) -> None:
         """Stop the loop, then send everything left and hand back what was not started."""
@@ -141,10 +144,8 @@ class ExchangeLoop:
                 await self._task
             except Exception:  # already logged, and the spider is closing for it
                 logger.debug("The frontier task had failed", exc_info=True)
-        self._collect_done()
-        release = self.handed_back + self.scheduler.drop_leased()  # not started: others will
-        release += list(self.handed.values())  # never finished: another node will fetch it
-        self.handed.clear()
+        self.book.collect_done(self.inprogress)
+        release = self.book.release_all()  # not started or never finished: others will
         deadline = time.monotonic() + CLOSE_RETRY_SECONDS
         while True:
             out = self._outgoing(pop=0, beat=False)
@@ -154,7 +155,7 @@ class ExchangeLoop:
                 self._forget_saved(out, got)
                 if got.error is not None:
                     raise got.error
-                if self.pushes or self.acks or self.acks_ready or self.dead:
+                if self.pushes or self.book.done or self.book.done_saved or self.book.unusable:
                     continue  # pushes that took several scripts: their acks go now
                 await self.frontier.leave()
                 break
@@ -164,7 +165,7 @@ class ExchangeLoop:
                         "Redis at %s unreachable or refusing at close (%s): %d new requests "
                         "and %d acks not saved; the leases of this node's requests expire and "
                         "other nodes fetch them again, so nothing is lost", redact(self.url),
-                        exc, len(self.pushes), len(self.acks) + len(self.acks_ready))
+                        exc, len(self.pushes), len(self.book.done) + len(self.book.done_saved))
                     return
                 await asyncio.sleep(1.0)
         logger.info("Frontier closed: %d requests handed back", len(release))
@@ -180,7 +181,7 @@ class ExchangeLoop:
             self._wake.clear()
             if self.stopping:
                 break
-            if self.config.flush_delay and not backoff and len(self.scheduler):
+            if self.config.flush_delay and not backoff and len(self.book):
                 # Gather a batch, unless the engine is waiting for requests right now.
                 await asyncio.sleep(self._gather_seconds())
             try:
@@ -198,7 +199,7 @@ class ExchangeLoop:
         """How long to gather before a round: ``flush_delay``, and while no pop is due (the
         round only saves and acknowledges), until ``quiet_interval`` after the last round."""
         delay = self.config.flush_delay
-        if len(self.scheduler) > self.config.prefetch // 2:
+        if len(self.book) > self.config.prefetch // 2:
             delay = max(delay, self._last_round + self.config.quiet_interval - time.monotonic())
         return delay
 
@@ -230,13 +231,13 @@ class ExchangeLoop:
                          "dropped", redact(self.url), exc)
 
     async def _round(self) -> None:
-        self._collect_done()
+        self.book.collect_done(self.inprogress)
         now = time.monotonic()
         beat = now - self._last_beat >= self.config.heartbeat_seconds
-        low = len(self.scheduler) <= self.config.prefetch // 2 and not self.paused
-        want = self.config.prefetch - len(self.scheduler) if low else 0
+        low = len(self.book) <= self.config.prefetch // 2 and not self.paused
+        want = self.config.prefetch - len(self.book) if low else 0
         out = self._outgoing(pop=want, beat=beat)
-        out.suspects_ok = self.suspect is None
+        out.suspects_ok = self.book.suspect is None
         got = await self.frontier.exchange(out)
         if got.sent:
             self.stats.inc_value("frontier/round_trips")
@@ -245,8 +246,8 @@ class ExchangeLoop:
         if got.error is not None:
             self._apply(got)  # what did succeed (a pop's leases above all) is not lost
             raise got.error  # the rest stays queued here and goes again (idempotent)
-        del self.failed_ids[:len(out.failed)]
-        del self.handed_back[:len(out.release)]
+        del self.book.failed[:len(out.failed)]
+        del self.book.handed_back[:len(out.release)]
         for domain in out.crawl_delays:
             if self.crawl_delays.get(domain) == out.crawl_delays[domain]:
                 del self.crawl_delays[domain]
@@ -255,39 +256,26 @@ class ExchangeLoop:
         if beat:
             self._last_beat = now
         self._apply(got)
-        if self.pushes or self.dead or self.acks_ready or (want and len(got.popped) == want and
-                                        len(self.scheduler) < self.config.prefetch):
+        if self.pushes or self.book.unusable or self.book.done_saved or (
+                want and len(got.popped) == want and len(self.book) < self.config.prefetch):
             self._wake.set()
-
-    def _collect_done(self) -> None:
-        """Move requests the engine is done with (callback finished) to the acks."""
-        done = [r for r in self.handed if r not in self.inprogress]
-        for request in done:
-            entry_id = self.handed.pop(request)
-            self.scheduler.paced.settled(request)  # a paced one a middleware dropped, say
-            self._settled(entry_id)
-            reason = self.failures.pop(request, None)
-            if reason is None:
-                self.acks.append(entry_id)
-            else:
-                self.failed_ids.append((entry_id, reason))
 
     def _outgoing(self, pop: int, beat: bool) -> Outgoing:
         renew_due = time.monotonic() - self._last_renew >= self.config.lease_seconds / 3
         renew: list[str] = []
         if renew_due:
             # (and the done ones whose acks wait for their children to be saved)
-            renew = [*self.handed.values(), *self.scheduler.leased_ids(), *self.acks,
-                     *self.acks_ready]
+            renew = self.book.to_renew()
         # The acks go in one script with the first batch of pushes (see Outgoing): those
         # whose children may be in a later batch wait until a round has saved them.
-        pending = self.acks if len(self.pushes) <= self.config.batch_size else []
-        self._sent_acks = (len(self.acks_ready), len(pending), len(self.acks))
+        book = self.book
+        pending = book.done if len(self.pushes) <= self.config.batch_size else []
+        self._sent_acks = (len(book.done_saved), len(pending), len(book.done))
         return Outgoing(
-            pushes=list(self.pushes), dead=list(self.dead), acks=self.acks_ready + pending,
-            failed=list(self.failed_ids),
+            pushes=list(self.pushes), dead=list(book.unusable), acks=book.done_saved + pending,
+            failed=list(book.failed),
             renew=renew, pop=pop, heartbeat=self._node_state() if beat else None, reclaim=beat,
-            crawl_delays=dict(self.crawl_delays), release=list(self.handed_back),
+            crawl_delays=dict(self.crawl_delays), release=list(book.handed_back),
         )
 
     def _forget_saved(self, out: Outgoing, got: Incoming) -> None:
@@ -299,20 +287,20 @@ class ExchangeLoop:
         elif saved:
             self.pushes[:len(out.pushes)] = [
                 p for i, p in enumerate(out.pushes) if i not in saved]
+        book = self.book
         ready, pending, waiting = self._sent_acks  # ``waiting``: children in ``out.pushes``
         if got.acks_saved:
-            del self.acks_ready[:ready]
-            del self.acks[:pending]
-            del self.dead[:len(out.dead)]
+            del book.done_saved[:ready]
+            del book.done[:pending]
+            del book.unusable[:len(out.dead)]
             waiting -= pending
         if waiting and len(saved) == len(out.pushes):
-            self.acks_ready += self.acks[:waiting]  # their children are saved now
-            del self.acks[:waiting]
+            book.done_saved += book.done[:waiting]  # their children are saved now
+            del book.done[:waiting]
 
     def _node_state(self) -> dict[str, Any]:
-        busy = (len(self.scheduler) or self.handed or self.pushes or self.acks
-                or self.acks_ready or self.dead or self.scheduler.local
-                or self.failed_ids or self.handed_back)
+        busy = (len(self.book) or self.book.in_engine or self.pushes or self.book.owes()
+                or self.node.local)
         now = time.monotonic()
         if busy:
             self._idle_since = None
@@ -328,7 +316,7 @@ class ExchangeLoop:
             "pages": pages, "items": int(self.stats.get_value("item_scraped_count", 0)),
             "errors": int(self.stats.get_value("log_count/ERROR", 0)),
             "ppm": round((pages - self._rate[0][1]) * 60 / span, 1) if span > 0 else 0.0,
-            "in_progress": len(self.handed), "prefetched": len(self.scheduler),
+            "in_progress": len(self.book.in_engine), "prefetched": len(self.book),
             "idle_for": -1 if self._idle_since is None else now - self._idle_since,
         }
 
@@ -346,7 +334,7 @@ class ExchangeLoop:
             logger.warning("%d requests failed %d times and went to the dead letters (%s)",
                            got.poisoned, self.config.max_attempts, self.frontier.keys.dead)
         if got.suspect is not None:
-            self.suspect = got.suspect
+            self.book.suspect = got.suspect
         if got.next_ready is not None:  # after a pop: if it came short, pop again when
             # a queued domain may be served (a full pop is followed by another anyway)
             short = len(got.popped) < got.wanted and not math.isinf(got.next_ready)
@@ -364,7 +352,7 @@ class ExchangeLoop:
             self.crawl_finished = membership.crawl_finished(view, self.config.idle_timeout)
             if self.crawl_finished:
                 self.nextcall.schedule()  # the engine looks at idleness now, not in 5 s
-            nothing = not (view.enqueued or view.seeds or got.popped or self.handed)
+            nothing = not (view.enqueued or view.seeds or got.popped or self.book.in_engine)
             if nothing and not self._waiting_logged:
                 self._waiting_logged = True
                 logger.info("Waiting for seeds in Redis key %s (scrapy seed %s FILE, or %s "
@@ -383,20 +371,15 @@ class ExchangeLoop:
         if control == "stopped" and not self.stopping:
             logger.warning("Crawl %s stopped by `scrapy stop`: this node ends cleanly; its "
                            "state stays in Redis for `scrapy resume`", self.frontier.keys.crawl)
-            self.scheduler.stop_crawl()
-
-    def _settled(self, entry_id: str) -> None:
-        """The entry is done with on this node: if it was the suspect, another may come."""
-        if entry_id == self.suspect:
-            self.suspect = None
+            self.node.stop_crawl()
 
     def _take(self, entry: Entry) -> None:
-        spider = self.scheduler.spider
+        spider = self.node.spider
         assert spider is not None
         try:
             if entry.is_request:
-                self.scheduler.leased(entry.id, codec.decode(entry.payload, spider),
-                                      entry.domain, entry.hold, entry.gap)
+                self.book.lease(entry.id, codec.decode(entry.payload, spider), entry.domain,
+                                entry.hold, entry.gap)
                 return
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
@@ -404,14 +387,12 @@ class ExchangeLoop:
             # dont_filter means a re-crawl; a hook's (scrapy-redis's) means what Scrapy says.
             recrawl = getattr(spider, "make_request_from_data", None) is None
             for request in list(seeds.requests_from_raw(entry.payload, spider)):
-                self.scheduler.enqueue_seed(request, recrawl)
-            self.acks.append(entry.id)  # sent with the pushes above, in the same script
-            self._settled(entry.id)
+                self.node.enqueue_seed(request, recrawl)
+            self.book.seed_done(entry.id)  # sent with the pushes above, in the same script
         except Exception as exc:  # any entry a node cannot turn into requests: the spider's
             # make_request_from_data, a form value, a meta of the wrong type ...
-            self._settled(entry.id)
             reason = f"{type(exc).__name__}: {exc}"
             logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,
                            reason, entry.payload[:120])
             self.stats.inc_value("frontier/dead_letters")
-            self.dead.append((entry, reason))
+            self.book.unusable_entry(entry, reason)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from scrapy import Request, Spider, signals
+from scrapy.core.scheduler import BaseScheduler
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DontCloseSpider
@@ -31,6 +32,7 @@ from crawler.node import codec
 from crawler.node.config import FrontierConfig
 from crawler.node.engine import engine_slot
 from crawler.node.exchange_loop import ExchangeLoop
+from crawler.node.leases import LeaseBook
 from crawler.node.membership import new_node_id, same_node_elsewhere
 from crawler.node.pacing import PacedRequests
 from crawler.node.robots import RobotsReporter
@@ -40,11 +42,14 @@ from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 logger = logging.getLogger(__name__)
 
 
-class RedisScheduler:
+class RedisScheduler(BaseScheduler):
     """Scheduler over the Redis frontier (set ``SCHEDULER`` to this class, or use the add-on).
 
     Every node of a crawl runs one; together they fetch each request once, whatever
-    the number of nodes, and a node may stop, crash or join at any time.
+    the number of nodes, and a node may stop, crash or join at any time. The engine's
+    calls never touch the network: requests it enqueues wait for the exchange loop's
+    next round, and it is handed requests the node already holds under lease
+    (``LeaseBook``), which the loop tops up.
     """
 
     def __init__(self, crawler: Crawler, config: FrontierConfig, keys: CrawlKeys) -> None:
@@ -52,8 +57,8 @@ class RedisScheduler:
         self.config = config
         self.keys = keys
         self.spider: Spider | None = None
-        self.buffer: deque[tuple[str, Request]] = deque()
-        self.paced = PacedRequests(self._wake_engine, self._hand_back, self._robots_read)
+        self.book = LeaseBook(PacedRequests(self._wake_engine, self._hand_back,
+                                            self._robots_read))
         self._robots_mw: RobotsTxtMiddleware | None = None
         self._robots_warming: dict[str, asyncio.Task[None]] = {}
         self._robots_warm: set[str] = set()
@@ -123,7 +128,8 @@ class RedisScheduler:
             taken = await frontier.take_back_own_leases()
             logger.info("Node %s restarted: %d requests it had leased are back in the queue",
                         node_id, taken)
-        self.sync = ExchangeLoop(self, frontier, slot, url)
+        self.sync = ExchangeLoop(self, self.book, frontier, slot, url, self.config,
+                                 self.crawler.stats)
         if self.config.politeness.robots:  # kept here: signals hold weak references
             self.robots = RobotsReporter(self.crawler, self.sync.crawl_delay,
                                          self.config.politeness.robots_max_delay)
@@ -172,36 +178,22 @@ class RedisScheduler:
     def _on_spider_error(self, failure: Failure, response: Response) -> None:
         """A callback raised: its request is an attempt that failed, not a done one."""
         if self.sync is not None and response.request is not None:
-            self.sync.failed(response.request, f"{type(failure.value).__name__}: {failure.value}")
+            self.book.callback_failed(response.request,
+                                      f"{type(failure.value).__name__}: {failure.value}")
 
     def has_pending_requests(self) -> bool:
-        """True while requests wait here, locally; the cluster's queue is the sync's affair."""
-        return bool(self.buffer or self.paced or self.local) or (
+        """Whether requests wait on this node (leased, held, kept in memory, or not yet
+        pushed). Unlike Scrapy's, the cluster's queue does not count: when this is False the
+        engine goes idle, and the crawl ends only when the cluster is done (the
+        ``spider_idle`` handler keeps the spider open until then)."""
+        return bool(len(self.book) or self.local) or (
             self.sync is not None and self.sync.has_outgoing())
-
-    def leased(self, entry_id: str, request: Request, domain: str, hold: float,
-               gap: float) -> None:
-        """Keep a request leased from the frontier; a paced domain's waits in ``paced``
-        (see ``crawler.node.pacing``), not in a download slot."""
-        if hold <= 0 and gap <= 0:
-            self.buffer.append((entry_id, request))
-        else:
-            self.paced.add(entry_id, request, domain, hold, gap)
-
-    def leased_ids(self) -> list[str]:
-        """The ids of the leased requests not handed to the engine yet."""
-        return [i for i, _ in self.buffer] + self.paced.ids()
-
-    def drop_leased(self) -> list[str]:
-        """Forget the requests not handed to the engine yet; return their ids."""
-        ids = [i for i, _ in self.buffer] + self.paced.clear()
-        self.buffer.clear()
-        return ids
 
     def _hand_back(self, entry_id: str) -> None:
         assert self.sync is not None
         self.crawler.stats.inc_value("frontier/paced_handed_back")
-        self.sync.hand_back(entry_id)
+        self.book.hand_back(entry_id)
+        self.sync.wake()
 
     def _robots_read(self, domain: str, request: Request) -> bool:
         """Whether this node has read ``domain``'s robots.txt (or needs not); if not, ask
@@ -225,7 +217,7 @@ class RedisScheduler:
         self._wake_engine()
 
     def _reached_downloader(self, request: Request) -> None:
-        self.paced.settled(request)
+        self.book.paced.settled(request)
 
     def _wake_engine(self) -> None:
         if self.sync is not None:
@@ -282,23 +274,20 @@ class RedisScheduler:
         return True
 
     def next_request(self) -> Request | None:
-        """The next leased request of the local buffer, or ``None`` while it refills
-        (or while the crawl is paused)."""
+        """The next request for the engine to download: one this node holds under lease (or
+        keeps in memory), or ``None`` while the prefetch refills or the crawl is paused (the
+        loop wakes the engine when requests come)."""
         if self.sync is None or self.sync.stopping or self.sync.paused:
             return None
         if self.local:
             return self.local.popleft()
-        taken = self.paced.take() if self.paced else None
-        if taken is None:
-            if not self.buffer:
-                return None
-            taken = self.buffer.popleft()
-        entry_id, request = taken
-        self.sync.handed_out(entry_id, request)
+        request = self.book.hand_out()
+        if request is not None:
+            self.sync.handed_out()
         return request
 
     def __len__(self) -> int:
-        return len(self.buffer) + len(self.paced)
+        return len(self.book)
 
 
 def _no_requests() -> Iterator[Request]:

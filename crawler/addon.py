@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
+from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
 from crawler.config import DEFAULTS
@@ -82,9 +83,12 @@ class RedisFrontier:
 
 
 def enabled(settings: BaseSettings) -> bool:
-    """Whether ``ADDONS`` names this add-on (by path or by class)."""
-    return any(_path(addon) == f"{__name__}.RedisFrontier"
-               for addon in settings.getdict("ADDONS"))
+    """Whether ``ADDONS`` enables this add-on (or a subclass of it), as Scrapy reads it."""
+    for path in build_component_list(settings["ADDONS"]):
+        addon = load_object(path)
+        if isinstance(addon, type) and issubclass(addon, RedisFrontier):
+            return True
+    return False
 
 
 def install_scheduler(settings: BaseSettings) -> None:

@@ -10,9 +10,8 @@ import argparse
 import sys
 
 from scrapy.commands.settings import Command as ScrapySettingsCommand
-from scrapy.utils.conf import build_component_list
-from scrapy.utils.misc import load_object
 
+from crawler import addon
 from crawler.addon import RedisFrontier
 from crawler.errors import CrawlerError
 
@@ -23,10 +22,8 @@ class Command(ScrapySettingsCommand):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
         try:
-            for path in build_component_list(self.settings["ADDONS"]):
-                addon = load_object(path)
-                if isinstance(addon, type) and issubclass(addon, RedisFrontier):
-                    addon().update_settings(self.settings)
+            if addon.enabled(self.settings):
+                RedisFrontier().update_settings(self.settings)
         except CrawlerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             self.exitcode = 1

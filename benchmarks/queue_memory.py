@@ -86,8 +86,8 @@ from benchmarks.fingerprint_memory import (  # noqa: E402
     progress,
     settled_memory,
 )
-from crawler.frontier.exchange import ID_LENGTH  # noqa: E402
 from crawler.frontier.fingerprints import ExactLayout  # noqa: E402
+from crawler.frontier.formats import ID_LENGTH  # noqa: E402
 from crawler.redis.keys import CrawlKeys  # noqa: E402
 
 SCRAPY_REDIS, OURS = "scrapy-redis", "ours"

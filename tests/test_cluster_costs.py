@@ -11,9 +11,10 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler.frontier.exchange import ClusterView, Frontier, Outgoing
+from crawler.frontier.exchange import Frontier
 from crawler.frontier.fingerprints import BloomLayout, describe
 from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.frontier.round import ClusterView, Outgoing
 from crawler.redis.keys import CrawlKeys
 
 KEYS = CrawlKeys("crawl", "t")

@@ -16,10 +16,11 @@ import redis.asyncio
 from scrapy.settings import Settings
 
 from crawler.errors import ConfigError
-from crawler.frontier.exchange import Frontier, Outgoing, Push
+from crawler.frontier.exchange import Frontier
 from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier.formats import KIND_REQUEST, KIND_SEED, Entry
 from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.frontier.round import Outgoing, Push
 from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys

@@ -12,7 +12,9 @@ import pytest
 import redis
 from scrapy import Request, Spider
 
-from crawler.frontier.exchange import KIND_REQUEST, Entry, Frontier, Outgoing, Push
+from crawler.frontier.exchange import Frontier
+from crawler.frontier.formats import KIND_REQUEST, Entry
+from crawler.frontier.round import Outgoing, Push
 from crawler.items.stream import read_items
 from crawler.node import codec
 from crawler.redis.keys import CrawlKeys

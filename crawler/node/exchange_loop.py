@@ -24,8 +24,9 @@ from scrapy import Request, Spider
 from scrapy.statscollectors import StatsCollector
 
 from crawler.errors import DecodeError
-from crawler.frontier.exchange import Frontier, Incoming, Outgoing, Push
+from crawler.frontier.exchange import Frontier
 from crawler.frontier.formats import KIND_SEED, Entry
+from crawler.frontier.round import Incoming, Outgoing, Push
 from crawler.node import codec, membership, seeds
 from crawler.node.config import FrontierConfig
 from crawler.node.engine import EngineSlot

@@ -5,6 +5,11 @@ a pop that tops up the buffer, and (every heartbeat) the node's heartbeat, a rec
 of expired leases and a fresh view of the cluster. Nothing leaves the local lists
 until Redis has confirmed it, so a lost connection loses nothing: the round is sent
 again when Redis is back.
+
+The loop runs the rounds and applies what they bring back; its parts: ``outbox`` (what a
+round sends, and what Redis saved of it), ``round_timing`` (when rounds happen),
+``heartbeat`` (the node's state), ``outage`` (a failing Redis), ``crawl_control``
+(pause, resume, stop, the crawl's end) and ``closing`` (what a stopping node sends last).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The frontier's wire formats: the one definition of the bytes Redis holds and returns.
 
-``lua/lib.lua`` mirrors each format for the scripts; ``tests/test_formats.py`` feeds the
+``lua/lib.lua`` mirrors each format for the scripts; ``tests/contract/test_formats.py`` feeds the
 same bytes through both. No other Python code parses these bytes.
 
 Stored entry (a member of a domain queue, the tail of a leased value; a seed of

@@ -1,6 +1,6 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
 -- The wire formats are defined in crawler/frontier/formats.py; these helpers are their one
--- Lua mirror (tests/test_formats.py pins both): entry "<16-digit id><kind><payload>", its
+-- Lua mirror (tests/contract/test_formats.py pins both): entry "<16-digit id><kind><payload>", its
 -- body "<kind><payload>"; leased value "<node> <score> <entry>" ("+<score>": counted).
 local ID_LENGTH = 16
 

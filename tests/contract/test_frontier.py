@@ -15,7 +15,6 @@ import redis
 import redis.asyncio
 from scrapy.settings import Settings
 
-from crawler.errors import ConfigError
 from crawler.frontier.exchange import Frontier
 from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier.formats import KIND_REQUEST, KIND_SEED, Entry
@@ -103,11 +102,6 @@ def test_batches_past_a_scripts_unpack_limit_lose_nothing(redis_url: str,
         return added, len({e.payload for e in popped}), acked
     assert run(redis_url, body, batch_size=5000) == (4500, 4500, 4500)
     assert client.hlen(KEYS.leased) == 0 and client.zcount(KEYS.deadlines, "-inf", "(inf") == 0
-
-
-def test_a_batch_size_below_one_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match="SCHEDULER_BATCH_SIZE=0"):
-        FrontierConfig.from_settings(Settings({"SCHEDULER_BATCH_SIZE": 0}))
 
 
 @pytest.mark.parametrize(("order", "expected"), [
@@ -300,17 +294,6 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
     assert client.hlen(KEYS.attempts) == 0 and client.llen(KEYS.dead) == 0
 
 
-@pytest.mark.parametrize(("bits", "bucket", "field"), [
-    (0, "all", bytes(range(12))),
-    (12, "000", bytes(range(1, 12))),
-    (16, "0001", bytes(range(2, 12))),
-    (20, "00010", bytes(range(2, 12))),
-])
-def test_fingerprint_layout_keeps_96_bits(bits: int, bucket: str, field: bytes) -> None:
-    key, got = ExactLayout(KEYS, bits).locate(bytes(range(20)))
-    assert (key, got) == (KEYS.seen_bucket(bucket), field)
-
-
 def test_a_node_silent_for_an_hour_is_forgotten(redis_url: str, client: redis.Redis) -> None:
     client.hset(KEYS.nodes, mapping={"gone": json.dumps({"beat": 1.0}),
                                      "recent": json.dumps({"beat": 1e12})})
@@ -462,11 +445,3 @@ def test_a_queue_of_an_earlier_version_is_moved_into_domain_queues(
     assert sorted(d for d, _ in popped) == ["::1", "a.example", "b.example", "not"]
     assert ("not", "json") in popped
     assert client.exists(KEYS.queue) == 0 and client.hget(KEYS.stats, "queued") == b"0"
-
-
-def test_an_earlier_versions_entry_elsewhere_keeps_its_whole_request() -> None:
-    # Leased or retried when the version changed: no domain, and a space inside its JSON
-    # must not be read as the end of one.
-    raw = b'0000000000000001r{"url":"http://a.example/","meta":{"shelf":"Home & Garden"}}'
-    entry = Entry.parse(raw)
-    assert (entry.domain, entry.payload) == ("", raw[17:])

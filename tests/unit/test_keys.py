@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from crawler.redis.keys import CrawlKeys
+from scrapy import Spider
+from scrapy_redis.spiders import RedisCrawlSpider, RedisSpider
+
+from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 
 
 def test_every_key_of_a_crawl_shares_its_hash_tag() -> None:
@@ -28,3 +31,27 @@ def test_scrapy_redis_start_urls_template_is_honoured() -> None:
 
 def test_pattern_escapes_glob_characters_in_crawl_names() -> None:
     assert CrawlKeys("crawl", "a*b").pattern == "crawl:{a\\*b}:*"
+
+
+class Own(RedisSpider):
+    name = "own"
+    redis_key = "%(name)s:seeds"
+
+
+class Default(RedisCrawlSpider):
+    name = "default"
+
+
+class Plain(Spider):
+    name = "plain"
+
+
+def test_the_seeds_key_is_the_one_the_spider_reads() -> None:
+    assert CrawlKeys.for_spider("crawl", Own, None).start_urls == "own:seeds"
+    assert CrawlKeys.for_spider("crawl", Own, "x:%(name)s").start_urls == "own:seeds"
+    assert CrawlKeys.for_spider("crawl", Default, None).start_urls == "default:start_urls"
+    assert CrawlKeys.for_spider("crawl", Default, "x:%(name)s").start_urls == "x:default"
+    assert CrawlKeys.for_spider("crawl", Plain, None).start_urls == "crawl:{plain}:start_urls"
+    assert CrawlKeys.for_spider("crawl", Plain, "x:%(name)s").start_urls == "x:plain"
+    assert [is_scrapy_redis_spider(s) for s in (Own, Default, Plain, Own())] == [
+        True, True, False, True]

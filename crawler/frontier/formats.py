@@ -118,10 +118,6 @@ class Entry(NamedTuple):
             return self.kind + self.domain.encode() + b" " + self.payload
         return self.kind + self.payload
 
-    def queued(self) -> bytes:
-        """The entry as its domain's list holds it when it comes back (its id kept)."""
-        return self.id.encode() + queued_body(self.stored())
-
     @property
     def is_request(self) -> bool:
         """Whether the entry is a request (of this version's or an earlier one's)."""

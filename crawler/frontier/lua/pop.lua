@@ -9,7 +9,8 @@
 -- KEYS[1] domains (sorted set: domain -> time it may next be served; only domains with
 --         queued entries, and lib.lua's SKIPLIST_KEEPER at +inf)   KEYS[2] leased hash
 -- KEYS[3] deadlines (id -> when its lease expires; and SKIPLIST_KEEPER)   KEYS[4] start_urls
--- KEYS[5] sequence (numbers the entries leased that have no id yet)   KEYS[6] attempts hash (id -> JSON list of its failed attempts)
+-- KEYS[5] sequence (numbers the entries leased that have no id yet)
+-- KEYS[6] attempts hash (id -> JSON list of its failed attempts)
 -- KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8] pace hash (domain -> time its latest request was handed out for; kept for
 --         paced domains, and for domains whose robots.txt is unread)

@@ -1,11 +1,13 @@
 -- release: end leases early: hand entries back to the front of their domain's list of
--- their priority (minus the lease's score), keeping their id (graceful stop), or count a failed attempt (callback raised, lease expired) and put the
--- entry back in its domain's queue too, with its history in the attempts hash: pop.lua
--- reads that history to keep an entry that failed twice apart from other suspects.
+-- their priority (minus the lease's score), keeping their ids, in the order given
+-- (graceful stop), or count a failed attempt (callback raised, lease expired) and put the
+-- entry back the same way, with its history in the attempts hash (keyed by its id):
+-- pop.lua reads that history to keep an entry that failed twice apart from other suspects.
 -- KEYS[1] domains (see pop.lua)   KEYS[2] leased hash   KEYS[3] deadlines   KEYS[4] stats
 -- KEYS[5] attempts hash (id -> JSON list of failed attempts)   KEYS[6] dead letters list
 -- KEYS[7] in-flight hash (domain -> leased count)
--- ARGV[1] prefix of the domain queues (lib.lua's priorities_key, list_key)   ARGV[2] mode:
+-- ARGV[1] prefix of the domain queues (lib.lua's priorities_key, list_key)
+-- ARGV[2] mode:
 --   "ids"     hand back ARGV[4..], leased by node ARGV[3] (graceful stop; not an attempt)
 --   "failed"  node ARGV[3] failed ARGV[5], ARGV[6] ... (id, reason pairs); ARGV[4] = max attempts
 --   "expired" reclaim up to ARGV[3] entries whose lease deadline passed; ARGV[4] = max attempts

@@ -18,8 +18,8 @@ from crawler.frontier.formats import Entry
 from crawler.frontier.round import Outgoing
 from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
+from tests.contract.test_frontier import EXACT, KEYS, push, run, urls
 from tests.helpers import queued
-from tests.test_frontier import EXACT, KEYS, push, run, urls
 
 A, B = "a.example", "b.example"
 CONFIG = FrontierConfig.from_settings(Settings())

@@ -494,7 +494,7 @@ def report(results: dict[str, list[Run]], args: argparse.Namespace,
     if OURS in med and SCRAPY_REDIS in med:
         print()
         print(f"scrapy-redis / ours: {med[SCRAPY_REDIS] / med[OURS]:.2f}x; ours / scrapy-redis: "
-              f"{med[OURS] / med[SCRAPY_REDIS]:.2f} (goal: at most 0.33, "
+              f"{med[OURS] / med[SCRAPY_REDIS]:.3f} (goal: at most 1/3, "
               f"{med[SCRAPY_REDIS] / 3:.0f} B)")
     if OURS in results:
         where(results[OURS], n, args.domains, explained, med.get(SCRAPY_REDIS))

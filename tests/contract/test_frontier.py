@@ -23,6 +23,7 @@ from crawler.frontier.round import Outgoing, Push
 from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys
+from tests.helpers import queued
 
 KEYS = CrawlKeys("crawl", "t")
 DOMAIN = "t.example"
@@ -125,7 +126,7 @@ def test_popped_entries_are_leased_until_acked_by_their_node(redis_url: str,
         await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
         return [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
     ids = run(redis_url, pop, node="n1")
-    assert client.hlen(KEYS.leased) == 2 and client.zcard(KEYS.domain_queue(DOMAIN)) == 0
+    assert client.hlen(KEYS.leased) == 2 and queued(client, KEYS, DOMAIN) == 0
 
     async def ack(f: Frontier) -> int:
         return (await f.exchange(Outgoing(acks=ids))).acked
@@ -275,7 +276,7 @@ def test_an_entry_that_keeps_failing_becomes_a_dead_letter_with_its_history(
             rounds.append((len(popped), got.poisoned))
         return rounds
     assert run(redis_url, body) == [(2, 0), (2, 0), (2, 1)]
-    assert client.zcard(KEYS.domain_queue(DOMAIN)) == 1 and client.hlen(KEYS.leased) == 0
+    assert queued(client, KEYS, DOMAIN) == 1 and client.hlen(KEYS.leased) == 0
     (letter,) = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
     assert letter["entry"] == f"q{DOMAIN} poison"
     assert letter["reason"] == "poison: failed 3 times, last: ValueError: try 2"

@@ -18,7 +18,7 @@ def test_a_host_with_braces_keeps_its_domain(redis_url: str, client: redis.Redis
 
     async def body(f: Frontier) -> tuple[int, list[Entry]]:
         await f.exchange(Outgoing(pushes=[Push(b"f" * 20, 0, domain, payload)]))
-        queued = int(await f.client.zcard(FRONTIER_KEYS.domain_queue(domain)))
+        queued = int(await f.client.llen(FRONTIER_KEYS.pending_list(domain, 0)))
         return queued, (await f.exchange(Outgoing(pop=5))).popped
     queued, (entry,) = run(redis_url, body)
     assert queued == 1  # in its domain's queue, under its domain's limits

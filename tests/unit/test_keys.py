@@ -11,6 +11,10 @@ from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 def test_every_key_of_a_crawl_shares_its_hash_tag() -> None:
     keys = CrawlKeys("crawl", "books")
     assert keys.queue == "crawl:{books}:queue"
+    assert keys.domain_queue("a.example") == "crawl:{books}:queue:a.example"
+    assert keys.pending == "crawl:{books}:pending"
+    assert keys.domain_priorities("a.example") == "crawl:{books}:pending:a.example"
+    assert keys.pending_list("a.example", -3) == "crawl:{books}:pending:a.example -3"
     assert keys.sequence == "crawl:{books}:seq"
     assert keys.leased == "crawl:{books}:leased"
     assert keys.deadlines == "crawl:{books}:deadlines"
@@ -31,6 +35,7 @@ def test_scrapy_redis_start_urls_template_is_honoured() -> None:
 
 def test_pattern_escapes_glob_characters_in_crawl_names() -> None:
     assert CrawlKeys("crawl", "a*b").pattern == "crawl:{a\\*b}:*"
+    assert CrawlKeys("crawl", "a*b").domain_queues_pattern == "crawl:{a\\*b}:queue:*"
 
 
 class Own(RedisSpider):

@@ -10,12 +10,7 @@ is never started, so nothing but this script calls the scheduler. Then:
    event loop every ``--callback-size`` requests as the engine does between callbacks;
 2. **dequeue**: ``next_request`` until N requests came out; when it returns ``None``
    (ours, while its buffer refills) wait as the engine does, for the engine's next call
-   (``_slot.nextcall``), which our sync task schedules when it has filled the buffer.
-   By default the requests are taken as fast as they come, never yielding to the event
-   loop while one is there: ours then waits for every refill of its buffer. With
-   ``--take-size K`` the loop yields to the event loop after every K requests, as the
-   engine does once its downloader holds ``CONCURRENT_REQUESTS`` of them (the engine
-   waits for a download to end, longer than this one turn of the event loop);
+   (``_slot.nextcall``), which our sync task schedules when it has filled the buffer;
 3. close the spider (reason ``finished``), which closes the scheduler.
 
 The three schedulers:
@@ -234,7 +229,7 @@ async def wait_nextcall(nextcall: Any, task: asyncio.Task[None] | None) -> None:
             raise RuntimeError("timed out waiting for requests to dequeue")
 
 
-async def run_once(variant: Variant, n: int, callback_size: int, take_size: int, seed: int,
+async def run_once(variant: Variant, n: int, callback_size: int, seed: int,
                    client: redis.Redis, counters: Counters) -> Run:
     """Open a real engine with ``variant``'s scheduler, enqueue, dequeue, close."""
     client.flushall()
@@ -265,8 +260,6 @@ async def run_once(variant: Variant, n: int, callback_size: int, take_size: int,
             request = scheduler.next_request()
             if request is not None:
                 out.append(request)
-                if take_size and len(out) % take_size == 0:
-                    await asyncio.sleep(0)
             elif variant.family == OURS:  # its buffer refills in the background
                 await wait_nextcall(crawler.engine._slot.nextcall, task)
             else:
@@ -360,11 +353,9 @@ def report(results: dict[str, list[Run]], chosen: list[Variant], n: int,
             f"{client_us:.0f}", f"{redis_us:.0f}" if redis_side else "-",
         ])
     print()
-    taking = (f"taken {args.take_size} a turn of the event loop" if args.take_size
-              else "taken as they come")
     print(f"Scheduler API throughput, {n:,} distinct requests + {n // 10:,} duplicates "
-          f"enqueued, {n:,} dequeued ({taking}); medians of {args.repeat} interleaved runs "
-          f"(requests/s); {args.machine}:")
+          f"enqueued, {n:,} dequeued; medians of {args.repeat} interleaved runs (requests/s); "
+          f"{args.machine}:")
     print()
     print_table(["scheduler", "enqueue/s", "dequeue/s", "combined/s (2N/t)",
                  "combined min-max", "x scrapy-redis (enq / deq / comb)",
@@ -390,8 +381,7 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(["python", sitegen.shown_path(__file__),
                        "--requests", str(args.requests), "--repeat",
                        str(args.repeat), "--prefetch", ",".join(map(str, args.prefetch_list)),
-                       "--callback-size", str(args.callback_size),
-                       "--take-size", str(args.take_size), "--only",
+                       "--callback-size", str(args.callback_size), "--only",
                        ",".join(sorted(args.only_set))])
 
 
@@ -407,10 +397,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "(the default value always has its row; default 256)")
     parser.add_argument("--callback-size", type=int, default=50,
                         help="enqueue yields to the event loop every this many requests")
-    parser.add_argument("--take-size", type=int, default=0,
-                        help="dequeue yields to the event loop every this many requests, as "
-                             "the engine does with CONCURRENT_REQUESTS of them downloading "
-                             "(default 0: only when the scheduler has none)")
     parser.add_argument("--only", default=f"{SCRAPY},{SCRAPY_REDIS},{OURS}",
                         help="schedulers to run, comma-separated")
     parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
@@ -419,8 +405,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.only_set = {s.strip() for s in args.only.split(",") if s.strip()}
     if args.only_set - {SCRAPY, SCRAPY_REDIS, OURS}:
         parser.error(f"--only takes {SCRAPY}, {SCRAPY_REDIS}, {OURS}")
-    if args.requests < 10 or args.repeat < 1 or args.callback_size < 1 or args.take_size < 0:
-        parser.error("--requests >= 10, --repeat >= 1, --callback-size >= 1, --take-size >= 0")
+    if args.requests < 10 or args.repeat < 1 or args.callback_size < 1:
+        parser.error("--requests >= 10, --repeat >= 1, --callback-size >= 1")
     return args
 
 
@@ -438,7 +424,7 @@ async def amain(args: argparse.Namespace) -> None:
         for rep in range(args.repeat):
             for v in chosen:
                 began = time.monotonic()
-                run = await run_once(v, args.requests, args.callback_size, args.take_size, seed=rep,
+                run = await run_once(v, args.requests, args.callback_size, seed=rep,
                                      client=client, counters=counters)
                 results[v.label].append(run)
                 enq, deq, comb = run.rates(args.requests)

@@ -15,6 +15,9 @@ times, and prints medians of:
   counts every command of a pipeline or MULTI and every command a Lua script calls;
 * Redis round trips/page: ``total_reads_processed`` deltas (one read event per
   request or pipeline the server receives; approximate for very large pipelines);
+* CPU ms/page: user + system CPU of the crawl processes (start-up and close included)
+  per response, and redis-server's CPU per response: on a shared machine these move less
+  than pages/s;
 * wall, startup (process start to first response) and close (last response to
   exit, i.e. the idle wait before close) seconds, and the longest gap between two
   responses (a stall).
@@ -27,10 +30,13 @@ shows what politeness costs in pages/s and Redis round trips.
 The default site has 3000 pages so that the default run (3 variants x 3 runs)
 stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
 
+``--before DIR`` runs ours from another checkout too (variant ``ours-before``, right
+after ``ours``): a change measured side by side with the code before it.
+
 Usage::
 
     python benchmarks/crawl_speed.py [--pages 3000] [--repeat 3] [--nodes 1]
-                                     [--only scrapy,scrapy-redis,ours]
+                                     [--only scrapy,scrapy-redis,ours] [--before DIR]
 """
 
 from __future__ import annotations

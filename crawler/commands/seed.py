@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from crawler.commands._base import CrawlCommand
 from crawler.frontier.fingerprints import FingerprintLayout, layout_from_json
 from crawler.ops import seed_files
+from crawler.redis import durability
 
 CHUNK = 1000
 
@@ -56,12 +57,18 @@ class Command(CrawlCommand, ScrapyCommand):
             recorded = client.hget(keys.seen_meta, "layout") or config.fingerprint_layout()
             layout = layout_from_json(keys, recorded, config.recrawl_days)
             fresh, known = new_seeds(good, layout, client)
+        wait = durability.of(client)  # stored means on the replicas REDIS_WAIT_REPLICAS asks
         for start in range(0, len(fresh), CHUNK):
             lines = fresh[start:start + CHUNK]
+            pipe = client.pipeline(transaction=False)
             if config.redis.start_urls_as_set:
-                client.sadd(keys.start_urls, *lines)
+                pipe.sadd(keys.start_urls, *lines)
             else:
-                client.rpush(keys.start_urls, *lines)
+                pipe.rpush(keys.start_urls, *lines)
+            if wait.queue_wait(pipe, client, keys.start_urls):
+                wait.confirm_sync(client, keys.start_urls, pipe.execute()[-1])
+            else:
+                pipe.execute()
         print(f"Seeded {len(fresh)} URLs into {keys.start_urls}; {known} already known"
               + (" (--recrawl: fetched again)" if opts.recrawl else "")
               + (f"; {bad} bad lines" if bad else ""))

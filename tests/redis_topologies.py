@@ -67,7 +67,7 @@ class Servers:
 
     def spawn(self, port: int, *args: str) -> None:
         home = self.folder / str(port)
-        home.mkdir(exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
         self.processes[port] = subprocess.Popen(
             [server_binary(), *args, "--port", str(port), "--dir", str(home),
              "--logfile", str(home / "redis.log")],
@@ -106,6 +106,11 @@ class ClusterTopology:
     def cluster_url(self) -> str:
         """The explicit scheme with two start-up nodes."""
         return f"redis+cluster://127.0.0.1:{self.base},127.0.0.1:{self.base + 1}/"
+
+    @property
+    def all_nodes_url(self) -> str:
+        """The explicit scheme naming every node: it outlives any one node's death."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports) + "/"
 
     def start(self) -> None:
         for port in self.ports:
@@ -177,8 +182,12 @@ class SentinelTopology:
     def start(self) -> None:
         self.servers.spawn(self.master, *COMMON)
         self.servers.spawn(self.replica, *COMMON, "--replicaof", "127.0.0.1", str(self.master))
+        # The Sentinel finds replicas in the master's INFO, read every 10 s: start it once
+        # the replica is there, so that its first read finds it.
+        _wait(lambda: client_at(self.master).info("replication")["connected_slaves"] >= 1,
+              "the replica did not connect")
         home = self.servers.folder / str(self.sentinel)
-        home.mkdir(exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
         conf = home / "sentinel.conf"
         conf.write_text(
             f"port {self.sentinel}\nbind 127.0.0.1\n"
@@ -193,8 +202,7 @@ class SentinelTopology:
         def ready() -> bool:
             with client_at(self.sentinel) as sentinel:
                 state = sentinel.sentinel_master(self.service)
-            return int(state.get("num-slaves", 0)) >= 1 and (
-                client_at(self.master).info("replication")["connected_slaves"] >= 1)
+            return int(state.get("num-slaves", 0)) >= 1
         _wait(ready, "the Sentinel set-up is not ready")
 
     def current_master(self) -> int:

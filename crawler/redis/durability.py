@@ -12,10 +12,14 @@ means "not durable": the caller keeps the data and sends it again (every script 
 to run twice).
 
 A master with fewer connected replicas than ``n`` (the one left after a failover with
-one replica) would stall every write: then the write is accepted (degraded, logged)
-when the master is still the master (``INFO replication``: ``role:master``) and, under
-Sentinel, the Sentinels still name it and no failover is under way; that verdict is
-kept ``DEGRADED_SECONDS``. Full protection through a failover needs 2 replicas.
+one replica) would stall every write. A short ``WAIT`` never lets the write it covers
+count as saved (that write may have gone to a demoted master that still takes writes, as
+a Sentinel's old master does for about 10 s after ``SENTINEL FAILOVER``); it goes again.
+But when the master that serves the key now (asked afresh: under Sentinel after dropping
+every pooled connection, with the Sentinels naming it and no failover under way) is a
+master with fewer replicas than ``n``, the writes that follow, for ``DEGRADED_SECONDS``
+at a time, are not waited for (degraded, logged). Full protection through a failover
+needs 2 replicas per master.
 """
 
 from __future__ import annotations
@@ -70,14 +74,14 @@ class Durability:
         return True
 
     async def confirm(self, client: Any, key: str, reply: Any) -> None:
-        """Accept a ``WAIT`` reply for ``key``'s node, or raise ``NotDurableError``."""
+        """Accept a ``WAIT`` reply for ``key``'s node, or raise ``NotDurableError`` (after
+        seeing whether the writes that follow may go degraded)."""
         if isinstance(reply, Exception):
             raise reply
         if int(reply) >= self.replicas:
             return
         if await _may_degrade(client, key, self.replicas, self.kind):
             self._degrade(_node_name(client, key), int(reply))
-            return
         raise NotDurableError(f"Redis at {self.where}: a write reached {reply} of the "
                               f"{self.replicas} replicas REDIS_WAIT_REPLICAS asks for "
                               f"within {self.timeout_ms} ms; it goes again")
@@ -90,7 +94,6 @@ class Durability:
             return
         if _may_degrade_sync(client, key, self.replicas, self.kind):
             self._degrade(_node_name(client, key), int(reply))
-            return
         raise NotDurableError(f"Redis at {self.where}: a write reached {reply} of the "
                               f"{self.replicas} replicas REDIS_WAIT_REPLICAS asks for "
                               f"within {self.timeout_ms} ms")
@@ -166,14 +169,15 @@ async def replicas_seen_async(client: Any, kind: str) -> int:
 
 
 async def _may_degrade(client: Any, key: str, replicas: int, kind: str) -> bool:
-    """Whether a write may be accepted with fewer replicas than asked: the node is still
-    the master and has fewer replicas connected, and no Sentinel is failing it over."""
+    """Whether the writes that follow may go without waiting: the node that serves ``key``
+    now is a master with fewer replicas connected than asked, and no Sentinel is failing
+    it over."""
     if kind == "sentinel":
         pool = client.connection_pool
-        await pool.disconnect(inuse_connections=False)  # re-ask the Sentinels on reconnect
-        if await pool.sentinel_manager.discover_master(pool.service_name) != \
-                pool.master_address:
-            return False
+        # Every connection goes, in use or not: each new one asks the Sentinels where the
+        # master is, so no later write reaches a demoted master.
+        await pool.disconnect(inuse_connections=True)
+        await pool.get_master_address()
         for sentinel in pool.sentinel_manager.sentinels:
             try:
                 state = await sentinel.sentinel_master(pool.service_name)
@@ -189,9 +193,8 @@ def _may_degrade_sync(client: Any, key: str, replicas: int, kind: str) -> bool:
     """``_may_degrade`` for a blocking client."""
     if kind == "sentinel":
         pool = client.connection_pool
-        pool.disconnect(inuse_connections=False)
-        if pool.sentinel_manager.discover_master(pool.service_name) != pool.master_address:
-            return False
+        pool.disconnect(inuse_connections=True)
+        pool.get_master_address()
         for sentinel in pool.sentinel_manager.sentinels:
             try:
                 state = sentinel.sentinel_master(pool.service_name)

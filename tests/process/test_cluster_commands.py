@@ -59,7 +59,9 @@ def test_every_command_works_on_a_cluster(cluster_url: str, redis_cluster: Clust
 def test_seeds_on_a_start_key_in_another_slot_are_all_crawled(
         cluster_url: str, redis_cluster: ClusterTopology, small_site: Site,
         tmp_path: Path) -> None:
-    # scrapy-redis's key has no hash tag: on a cluster it lies in another slot.
+    # scrapy-redis's key has no hash tag: on a cluster it lies in another slot. (And the
+    # explicit scheme, with two start-up nodes.)
+    cluster_url = redis_cluster.cluster_url
     start_key = "site:start_urls"
     assert key_slot(start_key.encode()) != key_slot(KEYS.stats.encode())
     settings = {"REDIS_START_URLS_KEY": "%(name)s:start_urls"}
@@ -76,13 +78,3 @@ def test_seeds_on_a_start_key_in_another_slot_are_all_crawled(
     assert export_titles(cluster_url, tmp_path) == expected_titles(small_site.pages)
     assert user.llen(start_key) == 0 and user.llen(KEYS.own_start_urls) == 0
     user.close()
-
-
-def test_redis_cluster_url_with_several_start_up_nodes(
-        redis_cluster: ClusterTopology, cluster_url: str, small_site: Site,
-        tmp_path: Path) -> None:
-    url = redis_cluster.cluster_url
-    seeded = run_scrapy(url, "seed", "site", "-", stdin=small_site.page(0) + "\n")
-    assert seeded.returncode == 0, seeded.stderr
-    assert wait_all([start_node(url, tmp_path / "node.log")]) == [0]
-    assert export_titles(url, tmp_path) == expected_titles(small_site.pages)

@@ -193,6 +193,9 @@ async def close_async_clients() -> None:
     while _async_clients:
         _, client = _async_clients.popitem()
         await client.aclose()
+        manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):  # the Sentinels' own connections
+            await sentinel.aclose()
 
 
 async def async_client(config: RedisConfig, url: str) -> redis.asyncio.Redis:

@@ -149,12 +149,16 @@ def _lone_master(info: dict[str, Any], replicas: int) -> bool:
 
 
 def replicas_seen(client: Any, kind: str) -> int:
-    """How many replicas the topology shows now (a cluster's, a Sentinel master's)."""
+    """How many replicas the topology has (a cluster's, a Sentinel master's, down or up)."""
     if kind == "cluster":
         return len(client.get_replicas())
-    if kind == "sentinel":
+    if kind == "sentinel":  # every replica a Sentinel knows, down ones included
         pool = client.connection_pool
-        return len(pool.sentinel_manager.discover_slaves(pool.service_name))
+        for sentinel in pool.sentinel_manager.sentinels:
+            try:
+                return len(sentinel.sentinel_slaves(pool.service_name))
+            except (redis.ConnectionError, redis.TimeoutError):
+                continue
     return 0
 
 
@@ -164,7 +168,11 @@ async def replicas_seen_async(client: Any, kind: str) -> int:
         return len(client.get_replicas())
     if kind == "sentinel":
         pool = client.connection_pool
-        return len(await pool.sentinel_manager.discover_slaves(pool.service_name))
+        for sentinel in pool.sentinel_manager.sentinels:
+            try:
+                return len(await sentinel.sentinel_slaves(pool.service_name))
+            except (redis.ConnectionError, redis.TimeoutError):
+                continue
     return 0
 
 

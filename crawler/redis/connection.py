@@ -34,8 +34,20 @@ from crawler.redis.config import RedisConfig
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["redact", "sync_client", "async_client", "close_async_clients", "resolve_url",
-           "unavailable", "SecretURL"]
+__all__ = [
+    "SecretURL",
+    "async_client",
+    "close_async_clients",
+    "redact",
+    "resolve_url",
+    "sync_client",
+    "unavailable",
+]
+
+# redis-py's sync cluster and Sentinel modules have no type hints
+_SYNC_CLUSTER: Any = redis.cluster
+_SYNC_SENTINEL: Any = redis.sentinel
+_ASYNC_SENTINEL: Any = redis.asyncio.sentinel
 
 _async_clients: dict[str, redis.asyncio.Redis] = {}
 _announced: set[str] = set()  # embedded servers this process said it uses
@@ -136,11 +148,11 @@ def _sync_for(config: RedisConfig, url: str) -> tuple[Any, str]:
         return redis.cluster.RedisCluster.from_url(
             url, **_cluster_options(config, url, None)), "cluster"
     if topology.kind == "cluster":
-        nodes = [redis.cluster.ClusterNode(host, port) for host, port in topology.nodes]
+        nodes = [_SYNC_CLUSTER.ClusterNode(host, port) for host, port in topology.nodes]
         return redis.cluster.RedisCluster(
             startup_nodes=nodes, **_cluster_options(config, url, topology)), "cluster"
     data, sentinels = _sentinel_options(config, url, topology)
-    sentinel = redis.sentinel.Sentinel(list(topology.nodes), sentinel_kwargs=sentinels)
+    sentinel = _SYNC_SENTINEL.Sentinel(list(topology.nodes), sentinel_kwargs=sentinels)
     return sentinel.master_for(topology.service, **data), "sentinel"
 
 
@@ -179,7 +191,7 @@ async def _async_for(config: RedisConfig, url: str) -> tuple[Any, str]:
             startup_nodes=nodes, **_cluster_options(config, url, topology))
     else:
         data, sentinels = _sentinel_options(config, url, topology)
-        sentinel = redis.asyncio.sentinel.Sentinel(list(topology.nodes),
+        sentinel = _ASYNC_SENTINEL.Sentinel(list(topology.nodes),
                                                    sentinel_kwargs=sentinels)
         return sentinel.master_for(topology.service, **data), "sentinel"
     # Concurrent commands on a cluster client never initialised fail now and then (redis-py

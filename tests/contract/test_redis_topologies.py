@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 
 import pytest
-import redis
 from scrapy.settings import Settings
 
 from crawler.errors import RedisUnavailableError

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -84,15 +85,22 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+Topology = TypeVar("Topology", ClusterTopology, SentinelTopology)
+
+
+def running(topology: Topology) -> Iterator[Topology]:
+    """Start ``topology``, yield it, kill its servers."""
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
     """A 3-master, 3-replica Redis Cluster, started once (about 2.5 s)."""
-    cluster = ClusterTopology(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running(ClusterTopology(tmp_path_factory.mktemp("cluster")))
 
 
 @pytest.fixture
@@ -105,23 +113,13 @@ def cluster_url(redis_cluster: ClusterTopology) -> str:
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[ClusterTopology]:
     """A cluster of the test's own, for a test that kills a master."""
-    cluster = ClusterTopology(tmp_path / "cluster")
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running(ClusterTopology(tmp_path / "cluster"))
 
 
 @pytest.fixture
 def sentinel_setup(tmp_path: Path) -> Iterator[SentinelTopology]:
     """A master, its replica and a Sentinel of the test's own (about 2 s)."""
-    setup = SentinelTopology(tmp_path / "sentinel")
-    try:
-        setup.start()
-        yield setup
-    finally:
-        setup.stop()
+    yield from running(SentinelTopology(tmp_path / "sentinel"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ failed over (``SENTINEL FAILOVER``, and killed with -9)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,15 +14,9 @@ from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles
 from tests.redis_topologies import ClusterTopology, SentinelTopology, client_at
+from tests.test_control import wait_until
 
 KEYS = CrawlKeys("crawl", "site")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def crawl_through(url: str, site: Site, folder: Path, items: Callable[[], int],

@@ -124,12 +124,14 @@ class Frontier:
         mover = self.seed_mover
         if mover is not None and (out.heartbeat is not None or (out.pop and mover.more)):
             await mover.move()
+        wait = durability.of(self.client)
+        must_wait = bool(out.pushes or out.dead)  # what the node forgets once saved
+        if must_wait:
+            await wait.prepare(self.client, self.keys.stats)
         pipe = self.client.pipeline(transaction=False)
         plan = self._queue_all(pipe, out)
         if not plan:
             return Incoming()
-        wait = durability.of(self.client)
-        must_wait = bool(out.pushes or out.dead)  # what the node forgets once saved
         waited = must_wait and wait.queue_wait(pipe, self.client, self.keys.stats)
         results: list[Any] = await pipe.execute(raise_on_error=False)
         if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):

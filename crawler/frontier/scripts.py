@@ -53,6 +53,7 @@ class Script:
         it counts as done once the replicas ``REDIS_WAIT_REPLICAS`` asks for have it
         (else ``NotDurableError``: run it again)."""
         wait = durability.of(client)
+        await wait.prepare(client, keys[0])
         pipe = client.pipeline(transaction=False)
         self.queue(pipe, keys, args)
         waited = wait.queue_wait(pipe, client, keys[0])

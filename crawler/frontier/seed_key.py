@@ -56,6 +56,8 @@ class SeedMover:
             self.more = len(values) == BATCH
             if not values:
                 return 0
+            wait = durability.of(client)
+            await wait.prepare(client, target)
             pipe = client.pipeline(transaction=False)
             if kind == "list":
                 pipe.rpush(target, *values)
@@ -63,7 +65,6 @@ class SeedMover:
                 pipe.sadd(target, *values)
             else:
                 pipe.zadd(target, dict(values))
-            wait = durability.of(client)
             waited = wait.queue_wait(pipe, client, target)
             replies = await pipe.execute()
             if waited:

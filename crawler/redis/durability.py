@@ -98,6 +98,21 @@ class Durability:
                               f"{self.replicas} replicas REDIS_WAIT_REPLICAS asks for "
                               f"within {self.timeout_ms} ms")
 
+    async def prepare(self, client: Any, key: str) -> None:
+        """Before writes for ``key``: renew a degraded verdict that is about to lapse while
+        the master still lacks replicas (one ``INFO`` instead of a ``WAIT`` that would time
+        out and send the writes again), or drop it once the replicas are back."""
+        node = _node_name(client, key)
+        until = self._degraded_until.get(node)
+        if until is None or until - time.monotonic() > DEGRADED_SECONDS / 2:
+            return
+        if await _may_degrade(client, key, self.replicas, self.kind, reconnect=False):
+            self._degraded_until[node] = time.monotonic() + DEGRADED_SECONDS
+        else:
+            del self._degraded_until[node]
+            logger.info("Redis at %s (%s): writes wait for %d replicas again", self.where,
+                        node or "master", self.replicas)
+
     def _degraded(self, node: str) -> bool:
         return self._degraded_until.get(node, 0.0) > time.monotonic()
 
@@ -176,16 +191,22 @@ async def replicas_seen_async(client: Any, kind: str) -> int:
     return 0
 
 
-async def _may_degrade(client: Any, key: str, replicas: int, kind: str) -> bool:
+async def _may_degrade(client: Any, key: str, replicas: int, kind: str,
+                       reconnect: bool = True) -> bool:
     """Whether the writes that follow may go without waiting: the node that serves ``key``
     now is a master with fewer replicas connected than asked, and no Sentinel is failing
-    it over."""
+    it over. ``reconnect`` (after a short WAIT): under Sentinel, drop every connection
+    first; without it, a Sentinel naming another master says no."""
     if kind == "sentinel":
         pool = client.connection_pool
-        # Every connection goes, in use or not: each new one asks the Sentinels where the
-        # master is, so no later write reaches a demoted master.
-        await pool.disconnect(inuse_connections=True)
-        await pool.get_master_address()
+        if reconnect:
+            # Every connection goes, in use or not: each new one asks the Sentinels where
+            # the master is, so no later write reaches a demoted master.
+            await pool.disconnect(inuse_connections=True)
+            await pool.get_master_address()
+        elif await pool.sentinel_manager.discover_master(pool.service_name) != \
+                pool.master_address:
+            return False
         for sentinel in pool.sentinel_manager.sentinels:
             try:
                 state = await sentinel.sentinel_master(pool.service_name)

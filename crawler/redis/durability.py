@@ -108,8 +108,7 @@ class Durability:
             return
         if await _may_degrade(client, key, self.replicas, self.kind, reconnect=False):
             self._degraded_until[node] = time.monotonic() + DEGRADED_SECONDS
-        else:
-            del self._degraded_until[node]
+        elif self._degraded_until.pop(node, None) is not None:  # (two callers may check)
             logger.info("Redis at %s (%s): writes wait for %d replicas again", self.where,
                         node or "master", self.replicas)
 

@@ -184,8 +184,11 @@ class SentinelTopology:
         self.servers.spawn(self.replica, *COMMON, "--replicaof", "127.0.0.1", str(self.master))
         # The Sentinel finds replicas in the master's INFO, read every 10 s: start it once
         # the replica is there, so that its first read finds it.
-        _wait(lambda: client_at(self.master).info("replication")["connected_slaves"] >= 1,
-              "the replica did not connect")
+        def replica_online() -> bool:
+            with client_at(self.master) as master:
+                replica = master.info("replication").get("slave0", {})
+            return isinstance(replica, dict) and replica.get("state") == "online"
+        _wait(replica_online, "the replica is not in sync")
         home = self.servers.folder / str(self.sentinel)
         home.mkdir(parents=True, exist_ok=True)
         conf = home / "sentinel.conf"
@@ -203,7 +206,7 @@ class SentinelTopology:
             with client_at(self.sentinel) as sentinel:
                 state = sentinel.sentinel_master(self.service)
             return int(state.get("num-slaves", 0)) >= 1
-        _wait(ready, "the Sentinel set-up is not ready")
+        _wait(ready, "the Sentinel does not see the replica")
 
     def current_master(self) -> int:
         with client_at(self.sentinel) as sentinel:

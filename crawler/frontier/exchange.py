@@ -22,7 +22,6 @@ from crawler.frontier.fingerprints import FingerprintLayout
 from crawler.frontier.formats import Entry, held_by, request_body
 from crawler.frontier.limits import Politeness
 from crawler.frontier.round import Incoming, Outgoing, Push, read_results
-from crawler.redis import durability
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -124,31 +123,18 @@ class Frontier:
         mover = self.seed_mover
         if mover is not None and (out.heartbeat is not None or (out.pop and mover.more)):
             await mover.move()
-        wait = durability.of(self.client)
-        must_wait = bool(out.pushes or out.dead)  # what the node forgets once saved
-        if must_wait:
-            await wait.prepare(self.client, self.keys.stats)
-        pipe = self.client.pipeline(transaction=False)
-        plan = self._queue_all(pipe, out)
+        plan: list[tuple[str, range]] = []
+
+        def queue(pipe: Any) -> None:
+            plan[:] = self._queue_all(pipe, out)
+        # WAIT after what the node forgets once saved: pushes and dead letters
+        results, not_durable = await scripts.execute(
+            self.client, queue, self.keys.stats if out.pushes or out.dead else None)
         if not plan:
             return Incoming()
-        waited = must_wait and wait.queue_wait(pipe, self.client, self.keys.stats)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-            # The server lost its script cache (restart, SCRIPT FLUSH, a promoted node it
-            # never had): every EVALSHA of the pipeline failed alike (one slot, one node),
-            # so none ran. Load the scripts and send it again.
-            await scripts.load(self.client)
-            pipe = self.client.pipeline(transaction=False)
-            self._queue_all(pipe, out)
-            waited = must_wait and wait.queue_wait(pipe, self.client, self.keys.stats)
-            results = await pipe.execute(raise_on_error=False)
-        got = read_results(plan, results[:len(plan)])
-        if waited:
-            try:
-                await wait.confirm(self.client, self.keys.stats, results[len(plan)])
-            except (redis.RedisError, OSError) as exc:  # not durable: all of it goes again
-                got.saved, got.acks_saved, got.error = [], False, got.error or exc
+        got = read_results(plan, results)
+        if not_durable is not None:  # all of it goes again
+            got.saved, got.acks_saved, got.error = [], False, got.error or not_durable
         got.sent, got.wanted = True, out.pop
         return got
 

@@ -21,6 +21,7 @@ not a loss).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,26 +50,47 @@ class Script:
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def run(self, client: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run the script alone on an asyncio client, loading it if the server lost it;
-        it counts as done once the replicas ``REDIS_WAIT_REPLICAS`` asks for have it
-        (else ``NotDurableError``: run it again)."""
-        wait = durability.of(client)
-        await wait.prepare(client, keys[0])
+        """Run the script alone on an asyncio client (see ``execute``); it counts as done
+        once the replicas ``REDIS_WAIT_REPLICAS`` asks for have it (else
+        ``NotDurableError``: run it again)."""
+        (reply,), not_durable = await execute(
+            client, lambda pipe: self.queue(pipe, keys, args), keys[0])
+        if isinstance(reply, Exception):
+            raise reply
+        if not_durable is not None:
+            raise not_durable
+        return reply
+
+
+async def execute(client: Any, queue: Callable[[Any], object],
+                  durable_key: str | None) -> tuple[list[Any], Exception | None]:
+    """Send the calls ``queue`` puts on a pipeline in one round trip and return their
+    replies (errors included), and why they are not durable (``None``: they are).
+
+    A ``NoScriptError`` means the node lost its script cache (restart, ``SCRIPT FLUSH``,
+    a promoted node that never had them): the calls of one slot went to one node and
+    failed alike, so none ran; the scripts are loaded and the calls sent again. With
+    ``durable_key``, a ``WAIT`` for the replicas follows the calls on the connection of
+    that key's node (see ``crawler.redis.durability``)."""
+    wait = durability.of(client)
+    if durable_key is not None:
+        await wait.prepare(client, durable_key)
+    for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)
-        self.queue(pipe, keys, args)
-        waited = wait.queue_wait(pipe, client, keys[0])
-        replies = await pipe.execute(raise_on_error=False)
-        if isinstance(replies[0], redis.exceptions.NoScriptError):
-            await load(client)  # it did not run: load the scripts and send it again
-            pipe = client.pipeline(transaction=False)
-            self.queue(pipe, keys, args)
-            waited = wait.queue_wait(pipe, client, keys[0])
-            replies = await pipe.execute(raise_on_error=False)
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        if waited:
-            await wait.confirm(client, keys[0], replies[1])
-        return replies[0]
+        queue(pipe)
+        waited = durable_key is not None and wait.queue_wait(pipe, client, durable_key)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if attempt == 2 or not any(isinstance(r, redis.exceptions.NoScriptError)
+                                   for r in replies):
+            break
+        await load(client)
+    if not waited:
+        return replies, None
+    try:
+        await wait.confirm(client, durable_key or "", replies[-1])
+    except (redis.RedisError, OSError) as exc:
+        return replies[:-1], exc
+    return replies[:-1], None
 
 
 def _read(name: str) -> Script:

@@ -69,7 +69,7 @@ class Frontier:
     async def open(self, layout: str, recrawl_days: int = 0) -> None:
         """Load the scripts and fix the fingerprint layout (see ``opening.open_crawl``)."""
         self.layout = await opening.open_crawl(self.client, self.keys, layout, recrawl_days,
-                                               self.batch_size)
+                                               self.batch_size, self.order)
 
     async def previous_state(self) -> dict[str, Any] | None:
         """The heartbeat state the nodes hash holds for this node's id (a previous life
@@ -110,7 +110,7 @@ class Frontier:
             chunk = ids[start:start + self.batch_size]
             back, dead = await scripts.RELEASE.run(
                 self.client, self._release_keys(),
-                [self.keys.queue, "failed", self.node_id, self.max_attempts,
+                [self.keys.pending, "failed", self.node_id, self.max_attempts,
                  *[part for entry_id in chunk for part in (entry_id, "node restarted")]])
             taken += int(back) + int(dead)
         return taken
@@ -162,12 +162,12 @@ class Frontier:
         if out.failed:
             scripts.RELEASE.queue(
                 pipe, self._release_keys(),
-                [self.keys.queue, "failed", self.node_id, self.max_attempts,
+                [self.keys.pending, "failed", self.node_id, self.max_attempts,
                  *[part for pair in out.failed for part in pair]])
             plan.append(("failed", nothing))
         if out.release:
             scripts.RELEASE.queue(pipe, self._release_keys(),
-                                  [self.keys.queue, "ids", self.node_id, *out.release])
+                                  [self.keys.pending, "ids", self.node_id, *out.release])
             plan.append(("release", nothing))
         if out.renew:
             scripts.RENEW.queue(pipe, [self.keys.leased, self.keys.deadlines],
@@ -175,7 +175,7 @@ class Frontier:
             plan.append(("renew", nothing))
         if out.reclaim:
             scripts.RELEASE.queue(pipe, self._release_keys(),
-                                  [self.keys.queue, "expired", RECLAIM_LIMIT, self.max_attempts])
+                                  [self.keys.pending, "expired", RECLAIM_LIMIT, self.max_attempts])
             plan.append(("reclaim", nothing))
         if out.pop:
             scripts.POP.queue(
@@ -184,7 +184,7 @@ class Frontier:
                  self.keys.sequence, self.keys.attempts, self.keys.inflight, self.keys.pace,
                  self.keys.robots, self.keys.stats],
                 [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok),
-                 self.keys.queue, *self._limits],
+                 self.keys.pending, *self._limits],
             )
             plan.append(("pop", nothing))
         if out.heartbeat is not None:
@@ -224,7 +224,7 @@ class Frontier:
                 *bucket_index]
         scripts.PUSH.queue(pipe, keys, [self.order, self.layout.spec, self.node_id,
                                         " ".join(done), " ".join(e.id for e, _ in dead),
-                                        self.keys.queue, len(pushes), b"".join(packed),
+                                        self.keys.pending, len(pushes), b"".join(packed),
                                         *[self._dead_letter(e, why) for e, why in dead]])
 
     def _release_keys(self) -> list[str]:

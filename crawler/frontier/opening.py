@@ -1,6 +1,6 @@
 """What a node does once when it opens a crawl's frontier: fix the fingerprint layout (the
-crawl's first one wins), create a Bloom filter's bitmaps, and move what an earlier
-version queued into today's layout, so that an upgrade loses nothing."""
+crawl's first one wins), create a Bloom filter's bitmaps, and move what earlier versions
+queued (sorted sets) into today's domain lists, so that an upgrade loses nothing."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
 
+# Recorded in keys.seen_meta once the crawl's queues are domain lists: later nodes skip
+# the SCAN for an earlier version's sorted sets.
+QUEUES_FIELD, QUEUES_LAYOUT = "queues", b"lists"
+
 
 async def open_crawl(client: redis.asyncio.Redis, keys: CrawlKeys, layout: str,
-                     recrawl_days: int, batch_size: int) -> FingerprintLayout:
+                     recrawl_days: int, batch_size: int, order: str) -> FingerprintLayout:
     """Load the scripts, fix the fingerprint layout and bring the crawl's keys up to date;
     the layout the crawl keeps.
 
     ``layout`` is ``fingerprints.describe(...)`` of this node's settings; a URL seen
     ``recrawl_days`` or more days ago counts as new (0: never). ``batch_size``: the most
-    entries one migration script moves.
+    entries one migration script moves; ``order``: the queue order (push.lua's).
     """
     await scripts.load(client)
     await client.hsetnx(keys.seen_meta, "layout", layout)
@@ -33,25 +37,31 @@ async def open_crawl(client: redis.asyncio.Redis, keys: CrawlKeys, layout: str,
     kept = layout_from_json(keys, recorded, recrawl_days)
     if isinstance(kept, BloomLayout):
         await create_bitmaps(client, kept)
-    await migrate_single_queue(client, keys, batch_size)
+    if await client.hget(keys.seen_meta, QUEUES_FIELD) != QUEUES_LAYOUT:
+        await migrate_sorted_sets(client, keys, batch_size, order)
+        await client.hset(keys.seen_meta, QUEUES_FIELD, QUEUES_LAYOUT)
     return kept
 
 
-async def migrate_single_queue(client: redis.asyncio.Redis, keys: CrawlKeys,
-                               batch_size: int) -> None:
-    """Move what an earlier version queued in one sorted set (the key that now prefixes
-    the domain queues), or kept in its retry set, into the domain queues, so that an
-    upgrade loses nothing."""
-    for source in (keys.queue, keys.retry):
-        if await client.type(source) not in (b"zset", "zset"):
-            continue
-        moved = 0
+async def migrate_sorted_sets(client: redis.asyncio.Redis, keys: CrawlKeys,
+                              batch_size: int, order: str) -> None:
+    """Move what earlier versions queued in sorted sets (one for the whole crawl, its
+    retry set, then one a domain) into the domain lists, in their order, so that an
+    upgrade loses nothing. Nodes opening together share the work: each script moves a
+    batch atomically."""
+    old = [k for k in (keys.queue, keys.retry) if await client.type(k) == b"zset"]
+    old += sorted({k.decode() async for k in client.scan_iter(
+        match=keys.domain_queues_pattern, count=1000, _type="zset")})
+    moved = 0
+    for source in old:
+        counted = int(source not in (keys.queue, keys.retry))  # by "queued" already
         while step := int(await scripts.MIGRATE.run(
-                client, [source, keys.domains, keys.stats],
-                [keys.queue, batch_size])):
+                client, [source, keys.domains, keys.stats, keys.attempts],
+                [keys.pending, batch_size, order, 1 - counted])):
             moved += step
-        logger.info("Moved %d requests an earlier version kept in %s into per-domain "
-                    "queues", moved, source)
+    if moved:
+        logger.info("Moved %d requests earlier versions queued in sorted sets into the "
+                    "domain lists", moved)
 
 
 async def create_bitmaps(client: redis.asyncio.Redis, layout: BloomLayout) -> None:

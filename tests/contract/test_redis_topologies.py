@@ -17,8 +17,8 @@ from crawler.redis import connection
 from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import free_port, run_scrapy
+from tests.contract.test_frontier import EXACT
 from tests.redis_topologies import ClusterTopology, SentinelTopology, client_at
-from tests.test_frontier import EXACT
 
 KEYS = CrawlKeys("crawl", "site")
 

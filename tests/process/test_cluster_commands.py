@@ -12,8 +12,8 @@ from redis.crc import key_slot
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles, pages_crawled
+from tests.process.test_dashboard import dashboard, fetch, parse_metrics
 from tests.redis_topologies import ClusterTopology
-from tests.test_dashboard import dashboard, fetch, parse_metrics
 
 KEYS = CrawlKeys("crawl", "site")
 

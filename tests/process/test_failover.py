@@ -13,8 +13,8 @@ import redis
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles
+from tests.process.test_control import wait_until
 from tests.redis_topologies import ClusterTopology, SentinelTopology, client_at
-from tests.test_control import wait_until
 
 KEYS = CrawlKeys("crawl", "site")
 

@@ -23,7 +23,7 @@ from scrapy.spiderloader import get_spider_loader
 
 from crawler.config import DEFAULTS
 from crawler.environment import ENVIRONMENT as _FROM_ENV
-from crawler.node.exchange_loop import CLOSE_RETRY_SECONDS
+from crawler.node.closing import CLOSE_RETRY_SECONDS
 from crawler.redis.address import parse_topology
 from tests.conftest import ROOT
 

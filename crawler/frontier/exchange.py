@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from crawler.frontier import opening, scripts
+from crawler.frontier import opening, scripts, seed_key
 from crawler.frontier.fingerprints import FingerprintLayout
 from crawler.frontier.formats import Entry, held_by, request_body
 from crawler.frontier.limits import Politeness
@@ -50,7 +50,10 @@ class Frontier:
         ``node_timeout`` and ``idle_timeout``: how long this node's heartbeats say it keeps
         the crawl from ending (see ``lua/heartbeat.lua``)."""
         self.client = client
-        self.keys = keys
+        # On a cluster, seeds on a start key in another slot are moved into the crawl's
+        # own seeds key, which the scripts then read (see ``seed_key``).
+        self.seed_mover = seed_key.mover_for(client, keys, node_id)
+        self.keys = keys if self.seed_mover is None else self.seed_mover.keys
         self.order = order
         self.node_id = node_id
         self.lease_seconds = lease_seconds
@@ -117,19 +120,21 @@ class Frontier:
 
         Raises redis-py's connection errors; the caller keeps ``out`` and sends it again.
         """
-        pipe = self.client.pipeline(transaction=False)
-        plan = self._queue_all(pipe, out)
+        mover = self.seed_mover
+        if mover is not None and (out.heartbeat is not None or (out.pop and mover.more)):
+            await mover.move()
+        plan: list[tuple[str, range]] = []
+
+        def queue(pipe: Any) -> None:
+            plan[:] = self._queue_all(pipe, out)
+        # WAIT after what the node forgets once saved: pushes and dead letters
+        results, not_durable = await scripts.execute(
+            self.client, queue, self.keys.stats if out.pushes or out.dead else None)
         if not plan:
             return Incoming()
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-            # The server lost its script cache (restart, SCRIPT FLUSH): every EVALSHA of
-            # the pipeline failed alike, so none ran. Load the scripts and send it again.
-            await scripts.load(self.client)
-            pipe = self.client.pipeline(transaction=False)
-            self._queue_all(pipe, out)
-            results = await pipe.execute(raise_on_error=False)
         got = read_results(plan, results)
+        if not_durable is not None:  # all of it goes again
+            got.saved, got.acks_saved, got.error = [], False, got.error or not_durable
         got.sent, got.wanted = True, out.pop
         return got
 

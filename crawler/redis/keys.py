@@ -2,9 +2,16 @@
 
 Every key of one crawl is shaped ``<prefix>:{<crawl>}:<role>``. The hash tag
 ``{<crawl>}`` puts all of them in one Redis Cluster slot, so a Lua script may
-touch several of them at once, the per-domain queues included: the scripts name those
-from the ``pending`` prefix they are passed and a domain (lib.lua's ``priorities_key``
-and ``list_key``, mirrored here; Redis Cluster serves a script's keys of one slot).
+touch several of them at once. The per-domain queues are the one exception to "every key
+a script touches arrives in ``KEYS``": the scripts build their names from the ``pending``
+prefix they are passed and a domain (lib.lua's ``priorities_key`` and ``list_key``,
+mirrored here). On a Redis Cluster that works only because they share the crawl's slot
+(a key built in Lua in another slot fails, or worse passes while the slot happens to sit
+on the same node); spreading a crawl over slots must pass them in ``KEYS``.
+
+A scrapy-redis start key (``%(name)s:start_urls``, ``REDIS_START_URLS_KEY``) has no hash
+tag and may lie in another slot: on a cluster the nodes then move its seeds into
+``own_start_urls`` (see ``crawler.frontier.seed_key``).
 """
 
 from __future__ import annotations
@@ -147,6 +154,16 @@ class CrawlKeys:
         if self.start_urls_template is not None:
             return self.start_urls_template % {"name": self.crawl}
         return self._key("start_urls")
+
+    @property
+    def own_start_urls(self) -> str:
+        """The crawl's own seeds key, in its slot, whatever ``start_urls`` is."""
+        return self._key("start_urls")
+
+    @property
+    def seeds_lock(self) -> str:
+        """Short-lived key held by the node that moves seeds into ``own_start_urls``."""
+        return self._key("seeds_lock")
 
     @property
     def seen_meta(self) -> str:

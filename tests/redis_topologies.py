@@ -79,6 +79,14 @@ class Servers:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
+    def pause(self, port: int) -> None:
+        """Stop the server on ``port`` (``SIGSTOP``): its sockets stay open, it reads nothing."""
+        self.processes[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        """Let a paused server go on (``SIGCONT``)."""
+        self.processes[port].send_signal(signal.SIGCONT)
+
     def stop_all(self) -> None:
         for port in list(self.processes):
             self.kill(port)
@@ -146,12 +154,51 @@ class ClusterTopology:
 
     def master_of(self, key: str) -> int:
         """The port of the master that owns ``key``'s slot now."""
-        slot = key_slot(key.encode())
+        return self.owner(key_slot(key.encode()))
+
+    def owner(self, slot: int) -> int:
+        """The port of the master that owns ``slot`` now."""
         with client_at(self.alive()[0]) as node:
             for shard in node.execute_command("CLUSTER", "SLOTS"):
                 if shard[0] <= slot <= shard[1]:
                     return int(shard[2][1])
         raise RuntimeError(f"no master for slot {slot}")
+
+    def replica_of(self, master: int) -> int:
+        """The port of the replica of the master on ``master``."""
+        with client_at(master) as node:
+            for shard in node.execute_command("CLUSTER", "SLOTS"):
+                if int(shard[2][1]) == master and len(shard) > 3:
+                    return int(shard[3][1])
+        raise RuntimeError(f"the master on port {master} has no replica")
+
+    def promote(self, replica: int) -> None:
+        """Make ``replica`` a master now (``CLUSTER FAILOVER TAKEOVER``), unless it won an
+        election already, and wait until the cluster routes its slots to it."""
+        with client_at(replica) as node:
+            try:
+                node.execute_command("CLUSTER", "FAILOVER", "TAKEOVER")
+            except redis.ResponseError:  # already a master
+                pass
+        _wait(lambda: replica in self.masters(), f"port {replica} is not promoted")
+
+    def move_slot(self, slot: int, target: int) -> None:
+        """Move ``slot`` to the master on port ``target`` as ``redis-cli --cluster reshard
+        --cluster-pipeline 10`` does: ``SETSLOT IMPORTING``/``MIGRATING``, ``MIGRATE`` its
+        keys 10 at a time, ``SETSLOT NODE`` on the target, the source, the other masters."""
+        source, masters = self.owner(slot), self.masters()
+        ids = {}
+        for port in masters:
+            with client_at(port) as node:
+                ids[port] = node.execute_command("CLUSTER", "MYID").decode()
+        with client_at(source) as src, client_at(target) as dst:
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+                src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+        for port in [target, source, *(p for p in masters if p not in (target, source))]:
+            with client_at(port) as node:
+                node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])
 
     def alive(self) -> list[int]:
         return sorted(self.servers.processes)

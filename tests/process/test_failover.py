@@ -1,6 +1,8 @@
 """A Redis failover in the middle of a crawl loses no page and stores no item twice: a
 Redis Cluster master killed with -9 (its replica takes over), and a Sentinel master
-failed over (``SENTINEL FAILOVER``, and killed with -9)."""
+failed over (``SENTINEL FAILOVER``, and killed with -9). And the control that the
+``WAIT`` these rely on is needed: without it, seeds ``scrapy seed`` said it stored are
+lost in a failover; with it, the same ``scrapy seed`` fails instead."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tests.process.test_control import wait_until
 from tests.redis_topologies import ClusterTopology, SentinelTopology, client_at
 
 KEYS = CrawlKeys("crawl", "site")
+PADDING = 30_000_000  # bytes: more than loopback socket buffers hold
 
 
 def crawl_through(url: str, site: Site, folder: Path, items: Callable[[], int],
@@ -67,3 +70,26 @@ def test_a_sentinel_failover_mid_crawl_loses_nothing(sentinel_setup: SentinelTop
 
     crawl_through(sentinel_setup.url, site, tmp_path, items, failover)
     assert sentinel_setup.current_master() != first, "no failover happened"
+
+
+def test_without_wait_seeds_said_stored_are_lost_in_a_failover(own_cluster: ClusterTopology,
+                                                               site: Site) -> None:
+    victim = own_cluster.master_of(KEYS.start_urls)
+    replica = own_cluster.replica_of(victim)
+    own_cluster.servers.pause(replica)
+    with client_at(victim) as master:  # fill the sockets to the replica: what follows
+        master.set("padding:{site}", b"x" * PADDING)  # stays in the master's memory
+    unwaited = run_scrapy(own_cluster.url, "seed", "site", "-", stdin=site.page(1) + "\n",
+                          settings={"REDIS_WAIT_REPLICAS": "0"})
+    assert unwaited.returncode == 0, unwaited.stderr
+    assert unwaited.stdout.startswith("Seeded 1 URLs"), unwaited.stdout
+    waited = run_scrapy(own_cluster.url, "seed", "site", "-", stdin=site.page(2) + "\n")
+    assert waited.returncode == 1, waited.stdout
+    assert "a write reached 0 of the 1 replicas REDIS_WAIT_REPLICAS asks for" in \
+        waited.stderr, waited.stderr
+    assert "Seeded" not in waited.stdout
+    own_cluster.servers.kill(victim)
+    own_cluster.servers.resume(replica)
+    own_cluster.promote(replica)
+    with client_at(replica) as master:
+        assert master.exists(KEYS.start_urls) == 0, "the seeds survived: no loss to detect"

@@ -53,9 +53,10 @@ RELEASE = _read("release")
 RENEW = _read("renew")
 HEARTBEAT = _read("heartbeat")
 STORE_ITEMS = _read("store_items")
+TRIM_ITEMS = _read("trim_items")
 MIGRATE = _read("migrate")
 ROBOTS = _read("robots")
-ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, MIGRATE, ROBOTS)
+ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, TRIM_ITEMS, MIGRATE, ROBOTS)
 
 
 async def load(client: Any) -> None:

@@ -29,11 +29,9 @@ RECORDS = ItemRecords(KEYS, 16)
 
 def store(client: redis.Redis, items: list[dict[str, Any]]) -> None:
     """Store items as the item pipeline does (once per item key)."""
-    digests = [digest(item, "url") for item in items]
-    args = [part for key, item in zip(digests, items, strict=True)
-            for part in (key, json.dumps(item))]
-    keys = [KEYS.items, KEYS.item_keys, KEYS.stats, *RECORDS.script_keys(digests)]
-    client.eval(scripts.STORE_ITEMS.text, len(keys), *keys, RECORDS.field_offset, *args)
+    args = RECORDS.script_args([digest(item, "url") for item in items])
+    client.eval(scripts.STORE_ITEMS.text, 3, KEYS.items, KEYS.item_keys, KEYS.stats, *args,
+                *(json.dumps(item) for item in items))
 
 
 def pages(first: int, count: int) -> list[dict[str, Any]]:

@@ -78,9 +78,15 @@ class ItemRecords:
         """The field that records ``key`` in its bucket."""
         return key[self.field_offset:]
 
-    def script_keys(self, digests: list[bytes]) -> list[str]:
-        """``KEYS[4..]`` of ``store_items.lua`` and ``trim_items.lua``: each item's bucket."""
-        return [self.bucket(d) for d in digests]
+    def script_args(self, digests: list[bytes]) -> list[Any]:
+        """``ARGV[1..4]`` of ``store_items.lua`` and ``trim_items.lua``: the buckets' prefix
+        and bits, the digests packed, and their buckets' names less the prefix, packed."""
+        digits = self.bucket_bits // 4
+        head = (digits + 1) // 2
+        names = b"".join(d[:head] for d in digests).hex()
+        if digits % 2:
+            names = "".join(names[i:i + digits] for i in range(0, len(names), head * 2))
+        return [self.keys.item_records, self.bucket_bits, b"".join(digests), names]
 
     async def stream_ids(self, client: redis.asyncio.Redis,
                          digests: list[bytes]) -> list[str | None]:

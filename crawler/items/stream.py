@@ -49,16 +49,15 @@ class ItemStore:
         self.keys = records.keys
         self.key_field = key_field
         self.gather = gather
-        self._pending: list[tuple[bytes, str, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def add(self, item: dict[str, Any]) -> None:
         """Store ``item`` (with the others that arrive meanwhile); retries while Redis is down."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        data = json.dumps(item, ensure_ascii=False, default=str)
         # A lone surrogate (text decoded with errors="surrogateescape") is not UTF-8: Redis
         # could not be sent the batch, whose items would wait for ever. It becomes "?".
-        data = data.encode("utf-8", "replace").decode("utf-8")
+        data = json.dumps(item, ensure_ascii=False, default=str).encode("utf-8", "replace")
         self._pending.append((digest(item, self.key_field), data, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -69,12 +68,11 @@ class ItemStore:
         while self._pending:
             await asyncio.sleep(backoff or self.gather)
             batch = list(self._pending)
-            args: list[Any] = [self.records.field_offset]
-            args += [part for key, data, _ in batch for part in (key, data)]
-            keys = [self.keys.items, self.keys.item_keys, self.keys.stats,
-                    *self.records.script_keys([key for key, _, _ in batch])]
+            args = self.records.script_args([key for key, _, _ in batch])
+            args += [data for _, data, _ in batch]
             try:
-                await scripts.STORE_ITEMS.run(self.client, keys, args)
+                await scripts.STORE_ITEMS.run(
+                    self.client, [self.keys.items, self.keys.item_keys, self.keys.stats], args)
             except (redis.RedisError, OSError) as exc:
                 # Unreachable, or refusing (out of memory, a missing permission): the items
                 # wait here, their pages stay unacknowledged, and nothing is dropped.
@@ -154,8 +152,7 @@ async def trim(client: redis.asyncio.Redis, records: ItemRecords,
     for start in range(0, len(wanted), TRIM_CHUNK):
         chunk = wanted[start:start + TRIM_CHUNK]
         deleted += int(await scripts.TRIM_ITEMS.run(
-            client, [records.keys.items, records.keys.item_keys, *records.script_keys(chunk)],
-            [records.field_offset, *chunk]))
+            client, [records.keys.items, records.keys.item_keys], records.script_args(chunk)))
     return deleted
 
 

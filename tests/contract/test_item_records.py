@@ -39,9 +39,13 @@ def urls(client: redis.Redis) -> list[str]:
 
 
 async def trim(redis_url: str, batch: list[dict[str, Any]]) -> int:
+    return await trim_bits(redis_url, batch, 0)
+
+
+async def trim_bits(redis_url: str, batch: list[dict[str, Any]], bucket_bits: int) -> int:
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
-        records = await open_records(client, KEYS, 0)
+        records = await open_records(client, KEYS, bucket_bits)
         return await stream.trim(client, records, [digest(i, "url") for i in batch])
     finally:
         await client.aclose()
@@ -106,3 +110,13 @@ def test_a_packed_id_outside_53_bits_stays_an_id() -> None:
     assert pack_id("1764700000000-5000") == "1764700000000-5000"  # seq past 12 bits
     assert pack_id("1000-0") == "1000-0"  # before the epoch
     assert unpack_id(b"") == ""
+
+
+def test_scripts_and_python_name_the_same_buckets(redis_url: str, client: redis.Redis) -> None:
+    asyncio.run(store(redis_url, [items(0, 50)], bucket_bits=20))
+    records = ItemRecords(KEYS, 20)
+    for item in items(0, 50):
+        key = digest(item, "url")
+        assert len(records.bucket(key)) == len(KEYS.item_records) + 5
+        assert client.hexists(records.bucket(key), records.field(key))
+    assert asyncio.run(trim_bits(redis_url, items(0, 50), 20)) == 50

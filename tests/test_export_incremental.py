@@ -29,9 +29,11 @@ RECORDS = ItemRecords(KEYS, 16)
 
 def store(client: redis.Redis, items: list[dict[str, Any]]) -> None:
     """Store items as the item pipeline does (once per item key)."""
-    args = RECORDS.script_args([digest(item, "url") for item in items])
-    client.eval(scripts.STORE_ITEMS.text, 3, KEYS.items, KEYS.item_keys, KEYS.stats, *args,
-                *(json.dumps(item) for item in items))
+    digests = [digest(item, "url") for item in items]
+    keys = [KEYS.items, KEYS.item_keys, KEYS.stats, *RECORDS.script_keys(digests)]
+    args = [part for key, item in zip(digests, items, strict=True)
+            for part in (RECORDS.field(key), json.dumps(item))]
+    client.eval(scripts.STORE_ITEMS.text, len(keys), *keys, *RECORDS.layout_args(), *args)
 
 
 def pages(first: int, count: int) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ records still count (an item recorded there is stored), read by the same scripts
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from crawler.redis.keys import CrawlKeys
 KEPT_BYTES = 12
 EPOCH_MS = 1735689600000  # 2025-01-01, as the fingerprints' day numbers
 SEQ_BITS = 12  # a stream id ms-seq packs as (ms - EPOCH_MS) * 2^12 + seq when seq < 2^12
+NAMES_CACHED = 2**16  # bucket names an ItemRecords keeps made
 
 
 def digest(item: dict[str, Any], key_field: str) -> bytes:
@@ -62,6 +64,8 @@ class ItemRecords:
 
     keys: CrawlKeys
     bucket_bits: int
+    _names: dict[bytes, str] = dataclasses.field(default_factory=dict, repr=False,
+                                                 compare=False)  # head bytes -> bucket
 
     @property
     def field_offset(self) -> int:
@@ -70,23 +74,27 @@ class ItemRecords:
 
     def bucket(self, key: bytes) -> str:
         """The bucket key that records the item with digest ``key``."""
-        digits = self.bucket_bits // 4
-        return self.keys.item_records + (key[:(digits + 1) // 2].hex()[:digits] if digits
-                                         else "all")
+        head = key[:(self.bucket_bits + 4) // 8]  # the bytes its name is made of
+        name = self._names.get(head)
+        if name is None:
+            digits = self.bucket_bits // 4
+            name = self.keys.item_records + (head.hex()[:digits] if digits else "all")
+            if len(self._names) < NAMES_CACHED:
+                self._names[head] = name
+        return name
 
     def field(self, key: bytes) -> bytes:
         """The field that records ``key`` in its bucket."""
         return key[self.field_offset:]
 
-    def script_args(self, digests: list[bytes]) -> list[Any]:
-        """``ARGV[1..4]`` of ``store_items.lua`` and ``trim_items.lua``: the buckets' prefix
-        and bits, the digests packed, and their buckets' names less the prefix, packed."""
-        digits = self.bucket_bits // 4
-        head = (digits + 1) // 2
-        names = b"".join(d[:head] for d in digests).hex()
-        if digits % 2:
-            names = "".join(names[i:i + digits] for i in range(0, len(names), head * 2))
-        return [self.keys.item_records, self.bucket_bits, b"".join(digests), names]
+    def script_keys(self, digests: list[bytes]) -> list[str]:
+        """``KEYS[4..]`` of ``store_items.lua`` and ``trim_items.lua``: each item's bucket."""
+        return [self.bucket(d) for d in digests]
+
+    def layout_args(self) -> list[int]:
+        """``ARGV[1..2]`` of the item scripts: hex digits of a bucket's name, and how many
+        of them are whole bytes of the digest (the field starts after them)."""
+        return [self.bucket_bits // 4, self.field_offset * 2]
 
     async def stream_ids(self, client: redis.asyncio.Redis,
                          digests: list[bytes]) -> list[str | None]:

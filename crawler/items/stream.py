@@ -68,11 +68,13 @@ class ItemStore:
         while self._pending:
             await asyncio.sleep(backoff or self.gather)
             batch = list(self._pending)
-            args = self.records.script_args([key for key, _, _ in batch])
-            args += [data for _, data, _ in batch]
+            keys = [key for key, _, _ in batch]
+            args: list[Any] = self.records.layout_args()
+            args += [part for key, data, _ in batch for part in (self.records.field(key), data)]
             try:
                 await scripts.STORE_ITEMS.run(
-                    self.client, [self.keys.items, self.keys.item_keys, self.keys.stats], args)
+                    self.client, [self.keys.items, self.keys.item_keys, self.keys.stats,
+                                  *self.records.script_keys(keys)], args)
             except (redis.RedisError, OSError) as exc:
                 # Unreachable, or refusing (out of memory, a missing permission): the items
                 # wait here, their pages stay unacknowledged, and nothing is dropped.
@@ -152,7 +154,9 @@ async def trim(client: redis.asyncio.Redis, records: ItemRecords,
     for start in range(0, len(wanted), TRIM_CHUNK):
         chunk = wanted[start:start + TRIM_CHUNK]
         deleted += int(await scripts.TRIM_ITEMS.run(
-            client, [records.keys.items, records.keys.item_keys], records.script_args(chunk)))
+            client, [records.keys.items, records.keys.item_keys, records.keys.stats,
+                     *records.script_keys(chunk)],
+            [*records.layout_args(), *(records.field(key) for key in chunk)]))
     return deleted
 
 

@@ -4,10 +4,11 @@ An item's key is 12 bytes of the SHA1 of its ``ITEM_KEY_FIELD`` (the page URL by
 As with exact fingerprints (``crawler.frontier.fingerprints``), its first ``bucket_bits``
 bits choose a small hash (a bucket, ``<item_keys>:<hex>``) and the bytes from there to the
 12th are a binary field in it: up to 512 fields a bucket stay in Redis's listpack encoding.
-The field's value is where the item is in the stream, packed in one integer (``pack_id``),
-until a durable store has committed the item and it is trimmed from the stream: then it is
-empty. The layout is recorded when a crawl stores its first item (``layout_key``), so a
-later change of ``FINGERPRINT_BUCKET_BITS`` does not break a crawl under way.
+The field's value is the item's stream id until a durable store has committed the item
+and it is trimmed from the stream: then it is empty. (Packed in one integer, the id would
+save 7 bytes a record and cost Redis ~2 us an item in Lua, measured.) The layout is
+recorded when a crawl stores its first item (``<item_records>layout``), so a later change
+of ``FINGERPRINT_BUCKET_BITS`` does not break a crawl under way.
 
 Earlier versions kept one big hash, ``keys.item_keys``: the key in hex -> stream id. Its
 records still count (an item recorded there is stored), read by the same scripts.
@@ -26,8 +27,6 @@ import redis.asyncio
 from crawler.redis.keys import CrawlKeys
 
 KEPT_BYTES = 12
-EPOCH_MS = 1735689600000  # 2025-01-01, as the fingerprints' day numbers
-SEQ_BITS = 12  # a stream id ms-seq packs as (ms - EPOCH_MS) * 2^12 + seq when seq < 2^12
 NAMES_CACHED = 2**16  # bucket names an ItemRecords keeps made
 
 
@@ -36,26 +35,6 @@ def digest(item: dict[str, Any], key_field: str) -> bytes:
     value = item.get(key_field)
     basis = str(value) if value not in (None, "") else json.dumps(item, sort_keys=True, default=str)
     return hashlib.sha1(basis.encode()).digest()[:KEPT_BYTES]
-
-
-def pack_id(stream_id: str) -> str:
-    """A record's value for the item at ``stream_id``: one integer when it fits in 53
-    bits (Lua's numbers), else the id itself. Mirrored by ``store_items.lua``."""
-    ms, _, seq = stream_id.partition("-")
-    offset, number = int(ms) - EPOCH_MS, int(seq or 0)
-    if 0 <= offset < 2 ** (53 - SEQ_BITS) and number < 2 ** SEQ_BITS:
-        return str((offset << SEQ_BITS) + number)
-    return stream_id
-
-
-def unpack_id(value: bytes | str) -> str:
-    """The stream id a record's value names; ``""`` once the item was trimmed (empty).
-    Mirrored by ``trim_items.lua``."""
-    text = value.decode() if isinstance(value, bytes) else value
-    if not text or "-" in text:
-        return text
-    packed = int(text)
-    return f"{(packed >> SEQ_BITS) + EPOCH_MS}-{packed & (2 ** SEQ_BITS - 1)}"
 
 
 @dataclass(frozen=True)
@@ -105,8 +84,9 @@ class ItemRecords:
             pipe.hget(self.bucket(key), self.field(key))
             pipe.hget(self.keys.item_keys, key.hex())
         found = await pipe.execute()
-        return [unpack_id(new) if new is not None else (old.decode() if old else None)
-                for new, old in zip(found[::2], found[1::2], strict=True)]
+        values = [new if new is not None else old
+                  for new, old in zip(found[::2], found[1::2], strict=True)]
+        return [value.decode() if value is not None else None for value in values]
 
 
 async def open_records(client: redis.asyncio.Redis, keys: CrawlKeys,

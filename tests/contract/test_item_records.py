@@ -10,7 +10,7 @@ import redis
 import redis.asyncio
 
 from crawler.items import stream
-from crawler.items.records import ItemRecords, digest, open_records, pack_id, unpack_id
+from crawler.items.records import ItemRecords, digest, open_records
 from crawler.items.stream import ItemStore, item_key
 from crawler.redis.keys import CrawlKeys
 
@@ -63,8 +63,7 @@ def test_two_nodes_store_each_item_once_in_compact_records(redis_url: str,
         key = digest(item, "url")
         assert key.hex() == item_key(item, "url")  # PostgreSQL's item_key, as before
         value = client.hget(records.bucket(key), key[2:])  # 10 bytes a field
-        assert value == pack_id(ids[item["url"]]).encode()
-        assert unpack_id(value) == ids[item["url"]]
+        assert value == ids[item["url"]].encode()
         assert client.object("encoding", records.bucket(key)) == b"listpack"
     assert not client.exists(KEYS.item_keys)
 
@@ -103,13 +102,6 @@ def test_trim_deletes_what_was_committed_and_keeps_the_rest(redis_url: str,
     assert len(urls(client)) == 6, "a trimmed item was stored a second time"
     assert client.hlen(KEYS.item_records + "all") == 10  # its record stays, value emptied
     assert client.hget(KEYS.item_records + "all", digest(items(2, 3)[0], "url")) == b""
-
-
-def test_a_packed_id_outside_53_bits_stays_an_id() -> None:
-    assert unpack_id(pack_id("1764700000000-5")) == "1764700000000-5"
-    assert pack_id("1764700000000-5000") == "1764700000000-5000"  # seq past 12 bits
-    assert pack_id("1000-0") == "1000-0"  # before the epoch
-    assert unpack_id(b"") == ""
 
 
 def test_scripts_and_python_name_the_same_buckets(redis_url: str, client: redis.Redis) -> None:

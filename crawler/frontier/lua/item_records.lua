@@ -5,7 +5,6 @@
 -- ARGV[1] hex digits of a bucket's name   ARGV[2] of those, the ones that are whole
 -- bytes of the digest (the field starts after them)
 -- KEYS[2] is the earlier versions' item_keys hash (the digest in hex -> stream id).
-local EPOCH_MS, SEQ_SPAN = 1735689600000, 4096
 local bucket_digits, bucket_bytes_hex = tonumber(ARGV[1]), tonumber(ARGV[2])
 local legacy_records = redis.call('EXISTS', KEYS[2]) == 1
 
@@ -14,23 +13,4 @@ local function legacy_key(bucket, field)
   local from = #bucket - bucket_digits + 1
   return string.sub(bucket, from, from + bucket_bytes_hex - 1) .. (string.gsub(field, '.',
     function(c) return string.format('%02x', string.byte(c)) end))
-end
-
--- records.pack_id: a stream id as one integer (53 bits), else the id itself.
-local function pack_id(id)
-  local dash = string.find(id, '-', 1, true)
-  local ms = tonumber(string.sub(id, 1, dash - 1)) - EPOCH_MS
-  local seq = tonumber(string.sub(id, dash + 1))
-  if ms >= 0 and ms < 2 ^ 41 and seq < SEQ_SPAN then
-    return string.format('%.0f', ms * SEQ_SPAN + seq)
-  end
-  return id
-end
-
--- records.unpack_id: the stream id a non-empty record value names.
-local function unpack_id(value)
-  if string.find(value, '-', 1, true) then return value end
-  local packed = tonumber(value)
-  local seq = packed % SEQ_SPAN
-  return string.format('%.0f-%d', (packed - seq) / SEQ_SPAN + EPOCH_MS, seq)
 end

@@ -4,7 +4,7 @@
 -- ARGV[1+2i] item i's record field   ARGV[2+2i] item i as JSON
 -- An item whose key is recorded already (a page fetched again after a crash), in its
 -- bucket or in the earlier versions' hash, is skipped. A new record's value is the
--- item's stream id, packed.
+-- item's stream id.
 -- Returns {stored, duplicates}
 local stored, dups = 0, 0
 for i = 3, #ARGV, 2 do
@@ -14,7 +14,7 @@ for i = 3, #ARGV, 2 do
     dups = dups + 1
   else
     local id = redis.call('XADD', KEYS[1], '*', 'item', ARGV[i + 1])
-    redis.call('HSET', bucket, field, pack_id(id))
+    redis.call('HSET', bucket, field, id)
     stored = stored + 1
   end
 end

@@ -11,7 +11,7 @@ for i = 3, #ARGV do
   local bucket, field = KEYS[1 + i], ARGV[i]
   local value = redis.call('HGET', bucket, field)
   if value and value ~= '' then
-    ids[#ids + 1] = unpack_id(value)
+    ids[#ids + 1] = value
     redis.call('HSET', bucket, field, '')
   elseif not value and legacy_records then
     local old = redis.call('HGET', KEYS[2], legacy_key(bucket, field))

@@ -3,6 +3,7 @@
 
     python3 dev.py demo    # install into .venv, then run a real two-node crawl
     python3 dev.py test    # install into .venv, then run the test suite
+    python3 dev.py test tests/unit    # one kind: tests/unit, tests/contract, tests/process
     python3 dev.py lint    # install into .venv, then ruff and mypy --strict (as CI does)
 
 Both create ``.venv`` and install the project with its dev extras when they are missing

@@ -3,7 +3,7 @@
 Inserts N distinct fingerprints into a filter sized for N, then asks it about N other
 fingerprints and counts how many it takes for seen. The bit positions are those of
 ``crawler.frontier.fingerprints.BloomLayout.positions`` (which ``push.lua`` computes alike, as
-tests/test_frontier.py checks), evaluated with numpy so that 10 million URLs take
+tests/contract/test_frontier.py checks), evaluated with numpy so that 10 million URLs take
 seconds; memory per URL in Redis is measured by ``fingerprint_memory.py``.
 
     python benchmarks/bloom_fpr.py [--urls 10000000] [--bits 32]

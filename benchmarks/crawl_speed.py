@@ -15,6 +15,9 @@ times, and prints medians of:
   counts every command of a pipeline or MULTI and every command a Lua script calls;
 * Redis round trips/page: ``total_reads_processed`` deltas (one read event per
   request or pipeline the server receives; approximate for very large pipelines);
+* CPU ms/page: user + system CPU of the crawl processes (start-up and close included)
+  per response, and redis-server's CPU per response: on a shared machine these move less
+  than pages/s;
 * wall, startup (process start to first response) and close (last response to
   exit, i.e. the idle wait before close) seconds, and the longest gap between two
   responses (a stall).
@@ -27,10 +30,13 @@ shows what politeness costs in pages/s and Redis round trips.
 The default site has 3000 pages so that the default run (3 variants x 3 runs)
 stays near 5 minutes on a 2-core machine, where Scrapy does ~150 pages/s.
 
+``--before DIR`` runs ours from another checkout too (variant ``ours-before``, right
+after ``ours``): a change measured side by side with the code before it.
+
 Usage::
 
     python benchmarks/crawl_speed.py [--pages 3000] [--repeat 3] [--nodes 1]
-                                     [--only scrapy,scrapy-redis,ours]
+                                     [--only scrapy,scrapy-redis,ours] [--before DIR]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import itertools
 import json
 import math
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -59,8 +66,9 @@ import redis  # noqa: E402
 from benchmarks import sitegen  # noqa: E402
 
 VARIANTS = ("scrapy", "scrapy-redis", "ours", "ours-polite")
-REDIS_VARIANTS = ("scrapy-redis", "ours", "ours-polite")
-OURS = ("ours", "ours-polite")
+BEFORE = "ours-before"  # ours run from another checkout (--before DIR): the code before a change
+REDIS_VARIANTS = ("scrapy-redis", "ours", "ours-polite", BEFORE)
+OURS = ("ours", "ours-polite", BEFORE)
 HERE = Path(__file__).resolve().parent
 
 
@@ -76,6 +84,8 @@ class Run:
     startup_s: float = 0.0
     close_s: float = 0.0
     max_gap_s: float = 0.0
+    cpu_s: float = 0.0  # user + system CPU of the crawl processes
+    redis_cpu_s: float | None = None
     commands: int | None = None
     round_trips: int | None = None
     by_command: dict[str, int] = field(default_factory=dict)
@@ -116,6 +126,9 @@ def command_for(variant: str, args: argparse.Namespace, start_url: str, redis_ur
                           ROBOTSTXT_OBEY=True)
         env["SCRAPY_SETTINGS_MODULE"] = "benchmarks.ours_settings"
         cwd = REPO
+        if variant == BEFORE:  # the same, from the other checkout
+            cwd = args.before
+            env["PYTHONPATH"] = os.pathsep.join([str(args.before), env["PYTHONPATH"]])
     common.update(extra or {})
     for key, value in common.items():
         cmd += ["-s", f"{key}={value}"]
@@ -162,7 +175,9 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
             client.rpush("bench:start_urls", json.dumps({"url": start_url}))
         else:
             client.rpush(f"crawl:{{{args.ours_spider}}}:start_urls", start_url)
+        redis_cpu = sitegen.cpu_seconds(client.info("cpu"))
         before = sitegen.redis_counters(client)  # this INFO is counted in the delta: removed below
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped ones: earlier crawls
     started, started_unix = time.monotonic(), time.time()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -187,8 +202,11 @@ def run_once(variant: str, args: argparse.Namespace, run_dir: Path, start_url: s
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     result.wall_s, ended_unix = time.monotonic() - started, time.time()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # + the crawl processes, waited for
+    result.cpu_s = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     if client is not None:
         calls, reads = sitegen.redis_counters(client)
+        result.redis_cpu_s = sitegen.cpu_seconds(client.info("cpu")) - redis_cpu
         delta = {k: n - before[0].get(k, 0) - (k == "info") for k, n in calls.items()}
         result.by_command = {k: n for k, n in delta.items() if n > 0}
         result.commands = sum(result.by_command.values())
@@ -223,9 +241,11 @@ def median(values: list[float]) -> float:
 def print_table(results: dict[str, list[Run]], pages: int) -> None:
     """One line per variant with medians over its successful runs, then details."""
     header = ("variant", "nodes", "pages", "pages/s (median)", "min-max", "vs scrapy",
-              "Redis cmds/page", "round trips/page", "wall s", "startup s", "close s", "max gap s")
+              "CPU ms/page", "vs scrapy", "Redis CPU ms/page", "Redis cmds/page",
+              "round trips/page", "wall s", "startup s", "close s", "max gap s")
     rows: list[tuple[str, ...]] = [header]
     base = median([r.pages_per_s for r in results.get("scrapy", []) if r.ok])
+    base_cpu = median([r.cpu_s / r.responses * 1000 for r in results.get("scrapy", []) if r.ok])
     for variant, runs in results.items():
         good = [r for r in runs if r.ok]
         if not good:
@@ -237,11 +257,15 @@ def print_table(results: dict[str, list[Run]], pages: int) -> None:
         per_page = [r.commands / r.responses for r in good if r.commands is not None]
         trips = [r.round_trips / r.responses for r in good if r.round_trips is not None]
         ratio = median(speeds) / base
+        cpu = median([r.cpu_s / r.responses * 1000 for r in good])
+        redis_cpu = [r.redis_cpu_s / r.responses * 1000 for r in good if r.redis_cpu_s is not None]
         rows.append((
             f"{variant} ({len(good)}/{len(runs)} runs)", str(good[0].nodes),
             "/".join(map(str, counts)) + ("" if counts == [pages] else " (!)"),
             f"{median(speeds):.1f}", f"{min(speeds):.0f}-{max(speeds):.0f}",
             "-" if math.isnan(ratio) else f"{ratio:.2f}x",
+            f"{cpu:.2f}", "-" if math.isnan(base_cpu) else f"{cpu / base_cpu:.2f}x",
+            f"{median(redis_cpu):.3f}" if redis_cpu else "-",
             f"{median(per_page):.2f}" if per_page else "-",
             f"{median(trips):.2f}" if trips else "-",
             *(f"{median([getattr(r, a) for r in good]):.1f}"
@@ -303,10 +327,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ours-spider", default="site",
                         help="spider of the ours variant: site (default) or bench, the "
                              "benchmark spider of the other two variants")
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="also run ours from this checkout (a git worktree of the code "
+                             "before a change), as variant ours-before, right after ours")
     sitegen.add_run_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, stats)")
     args = parser.parse_args(argv)
     args.variants = sitegen.chosen_variants(parser, args.only, VARIANTS)
+    if args.before is not None:
+        if not (args.before / "crawler" / "node").is_dir():
+            parser.error(f"--before {args.before}: not a checkout of this project")
+        args.before = args.before.resolve()
+        args.variants.append(BEFORE)
     if args.nodes < 1:
         parser.error("--nodes must be at least 1")
     return args

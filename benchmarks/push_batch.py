@@ -35,9 +35,10 @@ import redis.asyncio  # noqa: E402
 from scrapy import Request  # noqa: E402
 
 from benchmarks import sitegen  # noqa: E402
-from crawler.frontier.exchange import Frontier, Outgoing, Push  # noqa: E402
+from crawler.frontier.exchange import Frontier  # noqa: E402
 from crawler.frontier.fingerprints import describe  # noqa: E402
 from crawler.frontier.limits import DomainLimits, Politeness  # noqa: E402
+from crawler.frontier.round import Outgoing, Push  # noqa: E402
 from crawler.node import codec  # noqa: E402
 from crawler.redis.keys import CrawlKeys  # noqa: E402
 

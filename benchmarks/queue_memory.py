@@ -10,7 +10,8 @@ unfetched. One private ``redis-server`` serves every run:
   (``PriorityQueue``: pickled ``request.to_dict`` in one sorted set; ``RFPDupeFilter``:
   40-character hex SHA1 in one set), ``SCHEDULER_PERSIST = True`` so closing keeps them;
 * **ours**: ``crawler.node.scheduler.RedisScheduler`` through the project's add-on, default
-  settings (per-domain sorted sets, exact fingerprints in 2^16 bucket hashes).
+  settings (a list per domain and priority with a small sorted set of its priorities,
+  entries without id or domain while queued; exact fingerprints in 2^16 bucket hashes).
 
 Each run builds a crawler with ``scrapy.utils.test.get_crawler``, opens its engine (which
 opens the scheduler as a crawl does; the engine is never started), calls
@@ -24,17 +25,18 @@ absent member (as ``fingerprint_memory.py`` does; the smallest footprint, for bo
 reading before that is shown too ("as left").
 
 Where the bytes go (every run): the keys are deleted group by group and ``used_memory``
-read again after each: ours' fingerprint buckets, then its domain queues, the rest being
-its other keys (stats, sequence, ready domains, nodes, scripts); scrapy-redis's dupefilter,
-the rest being its queue. The stored entries' lengths are read back.
+read again after each: ours' fingerprint buckets, then its domain queues (lists and
+priorities sets), the rest being its other keys (stats, sequence, ready domains, nodes,
+scripts); scrapy-redis's dupefilter, the rest being its queue. The stored entries' lengths
+are read back.
 
 ``--explain`` adds experiments on the same server, each after ``FLUSHALL``: the entries
-ours stored, written again (same keys, same scores) as sorted sets (skiplist, and listpack
-with ``zset-max-listpack-*`` raised), as lists (``RPUSH``), shortened (6-byte id, no
-``<domain> `` prefix, ``https://<domain>`` cut from the URL: the key names the domain), the
-same without id, and the bare paths (the floor of any layout); 1,000 keys of one entry
-(the cost of a domain's key); the fingerprint fields ours stored, written again in 2^16
-and in 2^12 buckets.
+ours stored, written again as lists (as stored), as sorted sets (skiplist, and listpack
+with ``zset-max-listpack-*`` raised), as the layout before the lists stored them (16-digit
+id and ``<domain> `` in every entry, per-domain sorted sets), with ``https://<domain>`` cut
+from the URL too (the key names the domain: the request codec's part), and the bare paths
+(the floor of any layout); one entry a domain (the cost of a domain's keys); the
+fingerprint fields ours stored, written again in 2^16 and in 2^12 buckets.
 
 Usage::
 
@@ -86,8 +88,8 @@ from benchmarks.fingerprint_memory import (  # noqa: E402
     progress,
     settled_memory,
 )
-from crawler.frontier.exchange import ID_LENGTH  # noqa: E402
 from crawler.frontier.fingerprints import ExactLayout  # noqa: E402
+from crawler.frontier.formats import ID_LENGTH, from_queued  # noqa: E402
 from crawler.redis.keys import CrawlKeys  # noqa: E402
 
 SCRAPY_REDIS, OURS = "scrapy-redis", "ours"
@@ -194,7 +196,7 @@ def delete(client: redis.Redis, keys: list[bytes]) -> None:
 
 
 # -- one run ------------------------------------------------------------------------------------
-Queues = dict[bytes, list[tuple[bytes, float]]]  # domain queue key -> (entry, score)
+Queues = dict[bytes, list[bytes]]  # domain list key -> its entries, as stored, in order
 Buckets = dict[bytes, dict[bytes, bytes]]  # fingerprint bucket key -> field -> day
 @dataclass
 class Run:
@@ -252,8 +254,10 @@ async def run_once(family: str, client: redis.Redis, url: str, urls: list[str],
     as_left, after = memory(client)
     run.total, run.as_left = (after - before) / n, (as_left - before) / n
     if family == OURS:
-        queues = scan_keys(client, KEYS.domain_queue("*"))
-        groups = [("fingerprints", scan_keys(client, KEYS.seen_bucket("*"))), ("queue", queues)]
+        queues = scan_keys(client, KEYS.domain_priorities("*"), "list")
+        priorities = scan_keys(client, KEYS.domain_priorities("*"), "zset")
+        groups = [("fingerprints", scan_keys(client, KEYS.seen_bucket("*"))),
+                  ("queue", queues + priorities)]
     else:
         queues = [SRD_QUEUE.encode()]
         groups = [("fingerprints", [SRD_DUPEFILTER.encode()]), ("queue", queues)]
@@ -273,30 +277,41 @@ async def run_once(family: str, client: redis.Redis, url: str, urls: list[str],
 
 
 def queue_stats(client: redis.Redis, keys: list[bytes]) -> tuple[int, int, str]:
-    """Members of the sorted sets ``keys``, their total length, the keys' encodings."""
+    """Members of the lists or sorted sets ``keys``, their total length, the keys'
+    encodings."""
     count = length = 0
     encodings: dict[str, int] = {}
+    kind = "list"
     for key in keys:
+        raw = client.type(key)
+        kind = raw.decode() if isinstance(raw, bytes) else str(raw)
         encoding = client.object("encoding", key)
         name = encoding.decode() if isinstance(encoding, bytes) else str(encoding)
         encodings[name] = encodings.get(name, 0) + 1
-        for start in range(0, int(client.zcard(key)), 10_000):
-            members = client.zrange(key, start, start + 9_999)
+        for members in members_of(client, key, kind):
             count += len(members)
             length += sum(len(m) for m in members)
     shown = ", ".join(f"{c:,} {e}" for e, c in sorted(encodings.items()))
-    return count, length, f"{len(keys):,} sorted set{'s' if len(keys) > 1 else ''} ({shown})"
+    kind = {"list": "list", "zset": "sorted set"}.get(kind, kind)
+    return count, length, f"{len(keys):,} {kind}{'s' if len(keys) > 1 else ''} ({shown})"
+
+
+def members_of(client: redis.Redis, key: bytes, kind: str) -> Iterator[list[bytes]]:
+    """The members of list or sorted set ``key``, in order, 10,000 at a time."""
+    size = int(client.llen(key) if kind == "list" else client.zcard(key))
+    for start in range(0, size, 10_000):
+        yield (client.lrange(key, start, start + 9_999) if kind == "list"  # type: ignore[misc]
+               else client.zrange(key, start, start + 9_999))
 
 
 # -- experiments (--explain) --------------------------------------------------------------------
 
 
 def read_ours(client: redis.Redis) -> tuple[Queues, Buckets]:
-    """The entries ours stored (by domain queue) and its fingerprint buckets' fields."""
+    """The entries ours stored (by domain list) and its fingerprint buckets' fields."""
     queues: Queues = {}
-    for key in scan_keys(client, KEYS.domain_queue("*")):
-        pairs: Any = client.zrange(key, 0, -1, withscores=True)
-        queues[key] = [(m, float(s)) for m, s in pairs]
+    for key in scan_keys(client, KEYS.domain_priorities("*"), "list"):
+        queues[key] = [m for part in members_of(client, key, "list") for m in part]
     buckets: Buckets = {}
     keys = scan_keys(client, KEYS.seen_bucket("*"))
     for start in range(0, len(keys), 5000):
@@ -307,21 +322,29 @@ def read_ours(client: redis.Redis) -> tuple[Queues, Buckets]:
     return queues, buckets
 
 
-def short_entry(key: bytes, entry: bytes, with_id: bool = True) -> bytes:
-    """``entry`` with a 6-byte id (big-endian, sorts as the 16 digits did), no ``<domain> ``
-    after its kind, and ``https://<domain>`` cut from its URL (the key names the domain)."""
-    domain = key.rsplit(b":", 1)[1]
-    kind, rest = entry[ID_LENGTH:ID_LENGTH + 1], entry[ID_LENGTH + 1:]
-    prefix = domain + b' {"url":"https://' + domain
-    if kind != b"q" or not rest.startswith(prefix):
+def domain_of(key: bytes) -> bytes:
+    """The domain that list ``key`` (``<pending>:<domain> <priority>``) queues for."""
+    return key[len(KEYS.pending) + 1:key.rindex(b" ")]
+
+
+def as_before(key: bytes, entry: bytes, seq: int = 10**9) -> bytes:
+    """``entry`` as the layout before the lists stored it: 16-digit id, ``<domain> ``."""
+    return from_queued(entry, domain_of(key).decode(), seq)
+
+
+def without_origin(key: bytes, entry: bytes) -> bytes:
+    """``entry`` with ``https://<domain>`` cut from its URL (the key names the domain)."""
+    entry_id, body = (entry[:ID_LENGTH], entry[ID_LENGTH:]) if entry[:1].isdigit() else (
+        b"", entry)  # (an entry handed back keeps its id)
+    prefix = b'q{"url":"https://' + domain_of(key)
+    if not body.startswith(prefix):
         raise RuntimeError(f"unexpected entry {entry[:80]!r}")
-    short = kind + b'{"url":"' + rest[len(prefix):]
-    return int(entry[:ID_LENGTH]).to_bytes(6, "big") + short if with_id else short
+    return entry_id + b'q{"url":"' + body[len(prefix):]
 
 
 def path_only(key: bytes, entry: bytes) -> bytes:
     """The URL's path and query alone: what no layout can leave out."""
-    body = short_entry(key, entry, with_id=False)
+    body = without_origin(key, entry).lstrip(b"0123456789")
     return body[len(b'q{"url":"'):body.index(b'"', len(b'q{"url":"'))]
 
 
@@ -332,12 +355,14 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def write_zsets(client: redis.Redis, queues: Queues, entry: Callable[[bytes, bytes], bytes],
-                ) -> None:
-    """ZADD each domain's entries (as ``entry`` makes them) with their scores."""
+                per_domain: bool = False) -> None:
+    """ZADD each list's entries (as ``entry`` makes them), scored by their place; with
+    ``per_domain``, one sorted set a domain (the layout before the lists)."""
     pipe = client.pipeline(transaction=False)
     for key, members in queues.items():
-        for part in chunks(members, 500):
-            pipe.zadd(key, {entry(key, m): s for m, s in part})
+        target = KEYS.domain_queue(domain_of(key).decode()) if per_domain else key
+        for start, part in enumerate(chunks(members, 500)):
+            pipe.zadd(target, {entry(key, m): start * 500 + i for i, m in enumerate(part)})
         if len(pipe) > 100:
             pipe.execute()
     pipe.execute()
@@ -345,11 +370,14 @@ def write_zsets(client: redis.Redis, queues: Queues, entry: Callable[[bytes, byt
 
 def write_lists(client: redis.Redis, queues: Queues, entry: Callable[[bytes, bytes], bytes],
                 ) -> None:
-    """RPUSH each domain's entries (as ``entry`` makes them) in their queue order."""
+    """RPUSH each list's entries (as ``entry`` makes them) in their order, and the domain's
+    priorities set as push.lua does."""
     pipe = client.pipeline(transaction=False)
     for key, members in queues.items():
+        priority = int(key[key.rindex(b" ") + 1:])
+        pipe.zadd(KEYS.domain_priorities(domain_of(key).decode()), {str(priority): -priority})
         for part in chunks(members, 500):
-            pipe.rpush(key, *[entry(key, m) for m, _ in part])
+            pipe.rpush(key, *[entry(key, m) for m in part])
         if len(pipe) > 100:
             pipe.execute()
     pipe.execute()
@@ -391,32 +419,29 @@ class Experiment:
 
 def experiments(queues: Queues, buckets: Buckets) -> list[Experiment]:
     """The layouts ``--explain`` measures."""
-    def short(k: bytes, m: bytes) -> bytes:
-        return short_entry(k, m, with_id=False)
     firsts = {k: v[:1] for k, v in queues.items()}
     listpack = {"zset-max-listpack-entries": "1024", "zset-max-listpack-value": "1024"}
-    out = [
+    return [
+        Experiment("lists + priorities sets, entries as stored (ours)",
+                   lambda c: write_lists(c, queues, identity), identity),
         Experiment("sorted sets (skiplist), entries as stored",
                    lambda c: write_zsets(c, queues, identity), identity),
         Experiment("sorted sets (listpack: zset-max-listpack-* 1024), as stored",
                    lambda c: write_zsets(c, queues, identity), identity, config=listpack),
-        Experiment("lists, entries as stored", lambda c: write_lists(c, queues, identity),
-                   identity),
-        Experiment("sorted sets (skiplist), short entries (6-byte id, no domain)",
-                   lambda c: write_zsets(c, queues, short_entry), short_entry),
-        Experiment("lists, short entries (6-byte id, no domain)",
-                   lambda c: write_lists(c, queues, short_entry), short_entry),
-        Experiment("lists, short entries without id", lambda c: write_lists(c, queues, short),
-                   short),
+        Experiment("the layout before: per-domain sorted sets, 16-digit id + domain",
+                   lambda c: write_zsets(c, queues, as_before, per_domain=True), as_before),
+        Experiment("lists, 16-digit id + domain in every entry",
+                   lambda c: write_lists(c, queues, as_before), as_before),
+        Experiment("lists, https://<domain> cut from the URL too (the codec's part)",
+                   lambda c: write_lists(c, queues, without_origin), without_origin),
         Experiment("lists, path and query only (the floor)",
                    lambda c: write_lists(c, queues, path_only), path_only),
-        Experiment(f"{len(queues):,} sorted sets of 1 entry as stored (B per key)",
-                   lambda c: write_zsets(c, firsts, identity), identity, count=len(queues)),
+        Experiment(f"{len(queues):,} domains of 1 entry, as stored (B per domain)",
+                   lambda c: write_lists(c, firsts, identity), identity, count=len(queues)),
         Experiment("fingerprints, 2^16 buckets (default FINGERPRINT_BUCKET_BITS)",
                    lambda c: write_buckets(c, buckets, 16)),
         Experiment("fingerprints, 2^12 buckets", lambda c: write_buckets(c, buckets, 12)),
     ]
-    return out
 
 
 def measure_experiment(client: redis.Redis, exp: Experiment, queues: Queues,
@@ -436,7 +461,7 @@ def measure_experiment(client: redis.Redis, exp: Experiment, queues: Queues,
     count = exp.count or n
     length = 0.0
     if exp.entry is not None:
-        members = [(k, m) for k, v in queues.items() for m, _ in v[:(1 if exp.count else None)]]
+        members = [(k, m) for k, v in queues.items() for m in v[:(1 if exp.count else None)]]
         length = statistics.fmean(len(exp.entry(k, m)) for k, m in members)
     return (after - before) / count, length
 
@@ -469,7 +494,7 @@ def report(results: dict[str, list[Run]], args: argparse.Namespace,
     if OURS in med and SCRAPY_REDIS in med:
         print()
         print(f"scrapy-redis / ours: {med[SCRAPY_REDIS] / med[OURS]:.2f}x; ours / scrapy-redis: "
-              f"{med[OURS] / med[SCRAPY_REDIS]:.2f} (goal: at most 0.33, "
+              f"{med[OURS] / med[SCRAPY_REDIS]:.3f} (goal: at most 1/3, "
               f"{med[SCRAPY_REDIS] / 3:.0f} B)")
     if OURS in results:
         where(results[OURS], n, args.domains, explained, med.get(SCRAPY_REDIS))
@@ -487,14 +512,15 @@ def where(runs: list[Run], n: int, domains: int, explained: list[tuple[Experimen
     per_key = next((b for e, b, _ in queue_exps if e.count), None)
     as_stored = next((b for e, b, _ in queue_exps if not e.count), None)
     if per_key is not None and as_stored is not None:
-        # zsets: N x member + K x key; K one-member zsets: K x (member + key)
+        # lists: N x member + K x keys; K one-member lists: K x (member + keys)
         member = (as_stored * n - per_key * domains) / (n - domains)
         key = per_key - member
-        rows += [[f"sorted-set member overhead ({runs[0].encodings})",
+        rows += [[f"list member overhead ({runs[0].encodings})",
                   f"{parts['queue'] - entry - key * domains / n:.1f}"],
-                 [f"domain keys ({domains:,} x {key:.0f} B)", f"{key * domains / n:.1f}"]]
+                 [f"domain keys ({domains:,} x {key:.0f} B: list, priorities set)",
+                  f"{key * domains / n:.1f}"]]
     else:
-        rows.append([f"sorted-set overhead and domain keys ({runs[0].encodings})",
+        rows.append([f"list overhead and domain keys ({runs[0].encodings})",
                      f"{parts['queue'] - entry:.1f}"])
     rows += [[f"fingerprint buckets ({n / 65536:.1f} fields a bucket at 2^16)",
               f"{parts['fingerprints']:.1f}"],

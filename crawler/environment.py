@@ -24,6 +24,8 @@ ENVIRONMENT: dict[str, type] = {
     "REDIS_SSL_CA_CERTS": str,
     "REDIS_SSL_CERTFILE": str,
     "REDIS_SSL_KEYFILE": str,
+    "REDIS_WAIT_REPLICAS": int,
+    "REDIS_WAIT_TIMEOUT_MS": int,
     "LOG_LEVEL": str,
     "CONCURRENT_REQUESTS": int,
     "CONCURRENT_REQUESTS_PER_DOMAIN": int,

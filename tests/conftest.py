@@ -14,11 +14,13 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
 
 from crawler.redis.embedded import server_binary
+from tests.redis_topologies import ClusterTopology, SentinelTopology
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +83,43 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as flusher:
         flusher.flushall()
     return redis_server.url
+
+
+Topology = TypeVar("Topology", ClusterTopology, SentinelTopology)
+
+
+def running(topology: Topology) -> Iterator[Topology]:
+    """Start ``topology``, yield it, kill its servers."""
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
+    """A 3-master, 3-replica Redis Cluster, started once (about 2.5 s)."""
+    yield from running(ClusterTopology(tmp_path_factory.mktemp("cluster")))
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: ClusterTopology) -> str:
+    """A URL naming one node of the session's cluster, emptied before each test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[ClusterTopology]:
+    """A cluster of the test's own, for a test that kills a master."""
+    yield from running(ClusterTopology(tmp_path / "cluster"))
+
+
+@pytest.fixture
+def sentinel_setup(tmp_path: Path) -> Iterator[SentinelTopology]:
+    """A master, its replica and a Sentinel of the test's own (about 2 s)."""
+    yield from running(SentinelTopology(tmp_path / "sentinel"))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import redis
 
+from crawler.frontier.formats import ID_LENGTH, queued_body
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import run_scrapy
 
@@ -33,8 +34,21 @@ def expected_titles(pages: int) -> Counter[str]:
 
 
 def queue_raw(client: redis.Redis, keys: CrawlKeys, entries: dict[bytes, float]) -> None:
-    """Put stored entries (``<16-digit id><kind><payload>``: score) in a crawl's queue as
-    another program, or a corruption, might: in the queue of domain ``""``, counted."""
-    client.zadd(keys.domain_queue(""), entries)  # type: ignore[arg-type]
+    """Put stored entries (``<16-digit id><kind><payload>``: score, minus the priority) in
+    a crawl's queue as another program, or a corruption, might: in the queue of domain
+    ``""``, as entries that came back (their ids kept), counted."""
+    for entry, score in entries.items():
+        priority = int(-score)
+        client.rpush(keys.pending_list("", priority), entry[:ID_LENGTH] + queued_body(
+            entry[ID_LENGTH:]))
+        client.zadd(keys.domain_priorities(""), {str(priority): -priority})
     client.zadd(keys.domains, {"": 0}, nx=True)
     client.hincrby(keys.stats, "queued", len(entries))
+
+
+def queued(client: redis.Redis, keys: CrawlKeys, domain: str | None = None) -> int:
+    """How many entries the domain lists of ``domain`` (``None``: every domain) hold."""
+    lists = client.scan_iter(match=keys.domain_priorities("*") + " *") if domain is None \
+        else [keys.pending_list(domain, int(p))
+              for p in client.zrange(keys.domain_priorities(domain), 0, -1)]
+    return sum(int(client.llen(k)) for k in lists)

@@ -12,6 +12,7 @@ from scrapy.exceptions import UsageError
 from crawler.commands._base import CrawlCommand
 from crawler.frontier.fingerprints import FingerprintLayout, layout_from_json
 from crawler.ops import seed_files
+from crawler.redis import durability
 
 CHUNK = 1000
 
@@ -57,16 +58,36 @@ class Command(CrawlCommand, ScrapyCommand):
             layout = layout_from_json(keys, recorded, config.recrawl_days)
             fresh, known = new_seeds(good, layout, client)
         for start in range(0, len(fresh), CHUNK):
-            lines = fresh[start:start + CHUNK]
-            if config.redis.start_urls_as_set:
-                client.sadd(keys.start_urls, *lines)
-            else:
-                client.rpush(keys.start_urls, *lines)
+            store(client, keys.start_urls, fresh[start:start + CHUNK],
+                  config.redis.start_urls_as_set)
         print(f"Seeded {len(fresh)} URLs into {keys.start_urls}; {known} already known"
               + (" (--recrawl: fetched again)" if opts.recrawl else "")
               + (f"; {bad} bad lines" if bad else ""))
         if bad:
             self.exitcode = 1
+
+
+def store(client: redis.Redis, key: str, lines: list[str], as_set: bool) -> None:
+    """Add ``lines`` to ``key``; stored means on the replicas ``REDIS_WAIT_REPLICAS`` asks
+    for. A master left with fewer replicas gets them again once (a seed stored twice is
+    dropped by the fingerprints, or fetched twice if ``dont_filter``); ``NotDurableError``
+    else."""
+    wait = durability.of(client)
+    for attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        if as_set:
+            pipe.sadd(key, *lines)
+        else:
+            pipe.rpush(key, *lines)
+        if not wait.queue_wait(pipe, client, key):
+            pipe.execute()
+            return
+        try:
+            wait.confirm_sync(client, key, pipe.execute()[-1])
+            return
+        except durability.NotDurableError:
+            if attempt:
+                raise
 
 
 def new_seeds(good: list[seed_files.Seed], layout: FingerprintLayout, client: redis.Redis) -> \

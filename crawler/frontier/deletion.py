@@ -1,5 +1,8 @@
 """Deleting a crawl's keys, for ``scrapy reset``, ``SCHEDULER_FLUSH_ON_START`` and
-``SCHEDULER_PERSIST = False``. It touches only keys of the crawl it is given."""
+``SCHEDULER_PERSIST = False``. It touches only keys of the crawl it is given.
+
+On a Redis Cluster the cluster client's SCAN visits every master (its cursor is one per
+node) and UNLINK is split by slot: the crawl's keys share one slot, its start key may not."""
 
 from __future__ import annotations
 

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis
 import redis.asyncio
 
-from crawler.frontier import scripts
-from crawler.frontier.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
-from crawler.frontier.formats import ID_LENGTH as ID_LENGTH  # (re-exported: its old home)
-from crawler.frontier.formats import KIND_REQUEST as KIND_REQUEST
-from crawler.frontier.formats import KIND_REQUEST_V1 as KIND_REQUEST_V1
-from crawler.frontier.formats import KIND_SEED as KIND_SEED
-from crawler.frontier.formats import Entry, held_by, request_body, split_popped
+from crawler.frontier import opening, scripts, seed_key
+from crawler.frontier.fingerprints import FingerprintLayout
+from crawler.frontier.formats import Entry, held_by, request_body
 from crawler.frontier.limits import Politeness
+from crawler.frontier.round import Incoming, Outgoing, Push, read_results
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -42,76 +37,6 @@ SERIES_SAMPLES = 360  # one hour of samples
 FORGET_NODE_SECONDS = 3600  # a node silent this long leaves the nodes hash
 
 
-class Push(NamedTuple):
-    """A request to enqueue: its fingerprint, priority, domain and encoded request. No
-    fingerprint: enqueued, nothing checked nor recorded (Scrapy's ``dont_filter``). With
-    one and ``dont_filter`` (a re-crawled seed): enqueued even if seen, and recorded.
-    (A tuple: a node makes one per request it enqueues.)"""
-
-    fingerprint: bytes | None
-    priority: int
-    domain: str
-    payload: bytes
-    dont_filter: bool = False
-
-
-@dataclass
-class Outgoing:
-    """What a node sends in one exchange.
-
-    ``acks`` are saved in one atomic script with the first ``batch_size`` pushes: an ack
-    whose request yielded pushes beyond those must wait until a round saved them, or a
-    refused script could leave a parent acknowledged and its children unsaved.
-    """
-
-    pushes: list[Push] = field(default_factory=list)
-    dead: list[tuple[Entry, str]] = field(default_factory=list)
-    acks: list[str] = field(default_factory=list)
-    release: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    renew: list[str] = field(default_factory=list)
-    pop: int = 0
-    suspects_ok: bool = True  # may the pop include an entry that failed twice or more?
-    heartbeat: dict[str, Any] | None = None
-    reclaim: bool = False
-    crawl_delays: dict[str, float] = field(default_factory=dict)  # robots.txt, per domain
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    """The cluster's state as the last heartbeat read it (times are Redis server time)."""
-
-    now: float
-    queued: int
-    leased: int
-    seeds: int
-    enqueued: int
-    control: str = ""
-    busy_until: float = -math.inf  # the latest time until which a node keeps the crawl
-    # from ending (busy, or idle for less than the idle timeout, and live)
-
-
-@dataclass
-class Incoming:
-    """What one exchange brought back."""
-
-    added: int = 0
-    duplicates: int = 0
-    acked: int = 0
-    reclaimed: int = 0
-    poisoned: int = 0
-    popped: list[Entry] = field(default_factory=list)
-    cluster: ClusterView | None = None
-    error: Exception | None = None  # a step Redis refused; the others' results are here
-    sent: bool = False  # whether anything went to Redis (an empty round sends nothing)
-    suspect: str | None = None  # id of the popped entry that failed twice or more, if any
-    saved: list[range] = field(default_factory=list)  # the indexes of the pushes saved
-    acks_saved: bool = False  # whether the acks and dead letters were saved
-    # after a pop: seconds until a queued domain may be served again (inf: none queued)
-    next_ready: float | None = None
-    wanted: int = 0  # entries the pop asked for
-
-
 class Frontier:
     """One crawl's queue, leases and fingerprints, seen from one node."""
 
@@ -125,7 +50,10 @@ class Frontier:
         ``node_timeout`` and ``idle_timeout``: how long this node's heartbeats say it keeps
         the crawl from ending (see ``lua/heartbeat.lua``)."""
         self.client = client
-        self.keys = keys
+        # On a cluster, seeds on a start key in another slot are moved into the crawl's
+        # own seeds key, which the scripts then read (see ``seed_key``).
+        self.seed_mover = seed_key.mover_for(client, keys, node_id)
+        self.keys = keys if self.seed_mover is None else self.seed_mover.keys
         self.order = order
         self.node_id = node_id
         self.lease_seconds = lease_seconds
@@ -139,22 +67,9 @@ class Frontier:
         self.layout: FingerprintLayout | None = None
 
     async def open(self, layout: str, recrawl_days: int = 0) -> None:
-        """Load the scripts and fix the fingerprint layout: the crawl's first one wins.
-
-        ``layout`` is ``fingerprints.describe(...)`` of this node's settings; a URL seen
-        ``recrawl_days`` or more days ago counts as new (0: never).
-        """
-        await scripts.load(self.client)
-        await self.client.hsetnx(self.keys.seen_meta, "layout", layout)
-        stored = await self.client.hget(self.keys.seen_meta, "layout")
-        recorded = stored.decode() if isinstance(stored, bytes) else layout
-        if recorded != layout:
-            logger.info("Fingerprints of this crawl keep the layout it began with: %s",
-                        recorded)
-        self.layout = layout_from_json(self.keys, recorded, recrawl_days)
-        if isinstance(self.layout, BloomLayout):
-            await self._create_bitmaps(self.layout)
-        await self._migrate_single_queue()
+        """Load the scripts and fix the fingerprint layout (see ``opening.open_crawl``)."""
+        self.layout = await opening.open_crawl(self.client, self.keys, layout, recrawl_days,
+                                               self.batch_size, self.order)
 
     async def previous_state(self) -> dict[str, Any] | None:
         """The heartbeat state the nodes hash holds for this node's id (a previous life
@@ -195,68 +110,31 @@ class Frontier:
             chunk = ids[start:start + self.batch_size]
             back, dead = await scripts.RELEASE.run(
                 self.client, self._release_keys(),
-                [self.keys.queue, "failed", self.node_id, self.max_attempts,
+                [self.keys.pending, "failed", self.node_id, self.max_attempts,
                  *[part for entry_id in chunk for part in (entry_id, "node restarted")]])
             taken += int(back) + int(dead)
         return taken
-
-    async def _migrate_single_queue(self) -> None:
-        """Move what an earlier version queued in one sorted set (the key that now prefixes
-        the domain queues), or kept in its retry set, into the domain queues, so that an
-        upgrade loses nothing."""
-        for source in (self.keys.queue, self.keys.retry):
-            if await self.client.type(source) not in (b"zset", "zset"):
-                continue
-            moved = 0
-            while step := int(await scripts.MIGRATE.run(
-                    self.client, [source, self.keys.domains, self.keys.stats],
-                    [self.keys.queue, self.batch_size])):
-                moved += step
-            logger.info("Moved %d requests an earlier version kept in %s into per-domain "
-                        "queues", moved, source)
-
-    async def _create_bitmaps(self, layout: BloomLayout) -> None:
-        """Create the Bloom bitmaps whole, so that none is grown by SETBIT.
-
-        ``BITFIELD key INCRBY u1 <last bit> 0`` makes Redis allocate a missing bitmap at its
-        full size (no zeros are sent) and leaves one that exists as it is, bits set by
-        pushes included: nodes that start together need no lock, and each sends one short
-        command a missing bitmap, whatever the size of the filter.
-        """
-        keys = layout.bitmap_keys()
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.exists(key)
-        missing = [key for key, found in zip(keys, await pipe.execute(), strict=True)
-                   if not found]
-        if not missing:
-            return
-        last = layout.bits_per_bitmap - 1
-        pipe = self.client.pipeline(transaction=False)
-        for key in missing:
-            pipe.execute_command("BITFIELD", key, "OVERFLOW", "WRAP", "INCRBY", "u1", last, 0)
-        await pipe.execute()
-        logger.info("Created %d of the %d bitmaps (%d MB in all) of the crawl's Bloom filter",
-                    len(missing), len(keys), len(keys) * layout.bits_per_bitmap // 8 // 10**6)
 
     async def exchange(self, out: Outgoing) -> Incoming:
         """Send ``out`` in one round trip and return what came back.
 
         Raises redis-py's connection errors; the caller keeps ``out`` and sends it again.
         """
-        pipe = self.client.pipeline(transaction=False)
-        plan = self._queue_all(pipe, out)
+        mover = self.seed_mover
+        if mover is not None and (out.heartbeat is not None or (out.pop and mover.more)):
+            await mover.move()
+        plan: list[tuple[str, range]] = []
+
+        def queue(pipe: Any) -> None:
+            plan[:] = self._queue_all(pipe, out)
+        # WAIT after what the node forgets once saved: pushes and dead letters
+        results, not_durable = await scripts.execute(
+            self.client, queue, self.keys.stats if out.pushes or out.dead else None)
         if not plan:
             return Incoming()
-        results: list[Any] = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-            # The server lost its script cache (restart, SCRIPT FLUSH): every EVALSHA of
-            # the pipeline failed alike, so none ran. Load the scripts and send it again.
-            await scripts.load(self.client)
-            pipe = self.client.pipeline(transaction=False)
-            self._queue_all(pipe, out)
-            results = await pipe.execute(raise_on_error=False)
-        got = self._read(plan, results)
+        got = read_results(plan, results)
+        if not_durable is not None:  # all of it goes again
+            got.saved, got.acks_saved, got.error = [], False, got.error or not_durable
         got.sent, got.wanted = True, out.pop
         return got
 
@@ -284,12 +162,12 @@ class Frontier:
         if out.failed:
             scripts.RELEASE.queue(
                 pipe, self._release_keys(),
-                [self.keys.queue, "failed", self.node_id, self.max_attempts,
+                [self.keys.pending, "failed", self.node_id, self.max_attempts,
                  *[part for pair in out.failed for part in pair]])
             plan.append(("failed", nothing))
         if out.release:
             scripts.RELEASE.queue(pipe, self._release_keys(),
-                                  [self.keys.queue, "ids", self.node_id, *out.release])
+                                  [self.keys.pending, "ids", self.node_id, *out.release])
             plan.append(("release", nothing))
         if out.renew:
             scripts.RENEW.queue(pipe, [self.keys.leased, self.keys.deadlines],
@@ -297,7 +175,7 @@ class Frontier:
             plan.append(("renew", nothing))
         if out.reclaim:
             scripts.RELEASE.queue(pipe, self._release_keys(),
-                                  [self.keys.queue, "expired", RECLAIM_LIMIT, self.max_attempts])
+                                  [self.keys.pending, "expired", RECLAIM_LIMIT, self.max_attempts])
             plan.append(("reclaim", nothing))
         if out.pop:
             scripts.POP.queue(
@@ -306,7 +184,7 @@ class Frontier:
                  self.keys.sequence, self.keys.attempts, self.keys.inflight, self.keys.pace,
                  self.keys.robots, self.keys.stats],
                 [out.pop, self.lease_seconds, self.node_id, int(out.suspects_ok),
-                 self.keys.queue, *self._limits],
+                 self.keys.pending, *self._limits],
             )
             plan.append(("pop", nothing))
         if out.heartbeat is not None:
@@ -346,7 +224,7 @@ class Frontier:
                 *bucket_index]
         scripts.PUSH.queue(pipe, keys, [self.order, self.layout.spec, self.node_id,
                                         " ".join(done), " ".join(e.id for e, _ in dead),
-                                        self.keys.queue, len(pushes), b"".join(packed),
+                                        self.keys.pending, len(pushes), b"".join(packed),
                                         *[self._dead_letter(e, why) for e, why in dead]])
 
     def _release_keys(self) -> list[str]:
@@ -358,31 +236,3 @@ class Frontier:
             "id": entry.id, "reason": reason, "node": self.node_id, "time": time.time(),
             "entry": entry.stored().decode("utf-8", "backslashreplace"),
         })
-
-    @staticmethod
-    def _read(plan: list[tuple[str, range]], results: list[Any]) -> Incoming:
-        """What the steps that succeeded brought back; the first error, if any, in ``error``."""
-        got = Incoming()
-        for (step, pushes), result in zip(plan, results, strict=True):
-            if isinstance(result, Exception):
-                got.error = got.error or result
-            elif step in ("push", "push+acks"):
-                got.added += int(result[0])
-                got.duplicates += int(result[1])
-                got.acked += int(result[2])
-                got.saved.append(pushes)
-                got.acks_saved = got.acks_saved or step == "push+acks"
-            elif step in ("reclaim", "failed"):
-                got.reclaimed += int(result[0]) if step == "reclaim" else 0
-                got.poisoned += int(result[1])
-            elif step == "pop":
-                isolated, next_ready, sizes, entries = result
-                got.popped = split_popped(sizes, entries)
-                got.suspect = isolated.decode() if isolated else None
-                got.next_ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
-            elif step == "heartbeat":
-                now, queued, leased, seeds, enqueued, control, busy_until = result
-                got.cluster = ClusterView(float(now), int(queued), int(leased), int(seeds),
-                                          int(enqueued), control.decode(), float(busy_until))
-        return got
-

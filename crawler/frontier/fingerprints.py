@@ -59,7 +59,7 @@ class ExactLayout:
         """Which fingerprints are recorded, and recently enough not to be re-crawled
         (one round trip, read-only)."""
         pipe = client.pipeline(transaction=False)
-        pipe.time()
+        pipe.execute_command("TIME")  # (a cluster pipeline blocks pipe.time())
         for fp in fingerprints:
             pipe.hget(*self.locate(fp))
         now, *days = pipe.execute()

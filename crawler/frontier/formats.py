@@ -1,10 +1,10 @@
 """The frontier's wire formats: the one definition of the bytes Redis holds and returns.
 
-``lua/lib.lua`` mirrors each format for the scripts; ``tests/test_formats.py`` feeds the
+``lua/lib.lua`` mirrors each format for the scripts; ``tests/contract/test_formats.py`` feeds the
 same bytes through both. No other Python code parses these bytes.
 
-Stored entry (a member of a domain queue, the tail of a leased value; a seed of
-``start_urls`` becomes one when pop.lua leases it)::
+Stored entry (the tail of a leased value, an entry of a pop reply, a member of an earlier
+version's sorted-set queue; a seed of ``start_urls`` becomes one when pop.lua leases it)::
 
     <id: 16 ASCII digits, zero-padded sequence number><kind: 1 byte><payload>
 
@@ -19,14 +19,26 @@ what a dead letter keeps). Kinds:
   alone (domain ``""``), told apart by the ``{`` that only the JSON starts with.
 - ``s`` a raw seed as it was in ``start_urls``: no domain, the payload is the seed.
 
+Queued entry (an item of a domain's list, ``keys.CrawlKeys.pending_list``; the key names
+the domain)::
+
+    q<encoded request>             a request's body without its "<domain> "
+    <kind><payload>                other kinds: the body as it is
+    <id><queued entry>             one that came back (handed back, failed, expired, put
+                                   back by a pop): it keeps its id, and so its history
+
+A fresh entry has no id: pop.lua numbers it (the sequence) when it leases it. A kind is
+a letter, an id starts with a digit.
+
 Leased value (``leased`` hash, field = the entry's id)::
 
     <node id> <score> <entry>        the lease does not count against its domain's cap
     <node id> +<score> <entry>       it counts (pop.lua took a slot of the domain's
                                      in-flight cap; ending the lease frees it)
 
-``score`` is the entry's score in its domain queue (it goes back with it). A node id has
-no space.
+``score`` is minus the entry's priority (its score in an earlier version's sorted set):
+the entry goes back to the front of its domain's list of that priority. A node id has no
+space.
 
 Pop reply (pop.lua's last two elements)::
 
@@ -56,6 +68,25 @@ def request_body(domain: str, request: bytes) -> bytes:
 
 def _has_domain(kind: bytes, payload: bytes) -> bool:
     return kind == KIND_REQUEST or (kind == KIND_REQUEST_V1 and not payload.startswith(b"{"))
+
+
+def queued_body(body: bytes) -> bytes:
+    """The queued form of an entry's body (lib.lua's ``queued_body``)."""
+    if body[:1] != KIND_REQUEST:
+        return body
+    _, space, request = body.partition(b" ")
+    return KIND_REQUEST + request if space else KIND_REQUEST
+
+
+def from_queued(queued: bytes, domain: str, seq: int) -> bytes:
+    """The stored entry of ``queued``, an item of ``domain``'s list, numbered ``seq`` if it
+    has no id (lib.lua's ``from_queued``)."""
+    entry_id = b"%016d" % seq
+    if queued[:1].isdigit():
+        entry_id, queued = queued[:ID_LENGTH], queued[ID_LENGTH:]
+    if queued[:1] == KIND_REQUEST:
+        return entry_id + request_body(domain, queued[1:])
+    return entry_id + queued
 
 
 class Entry(NamedTuple):

@@ -1,18 +1,34 @@
 """The frontier's Lua scripts (``crawler/frontier/lua/*.lua``), queued by SHA on a pipeline.
 
 Scripts are sent with ``EVALSHA`` inside the caller's pipeline, so that one round trip
-carries several of them. ``load`` puts them in the server's cache; after a restart or a
-``SCRIPT FLUSH`` a call fails with ``NoScriptError`` and the caller loads and retries.
+carries several of them. ``load`` puts them in the script cache of every node (on a Redis
+Cluster the replicas' too, so that a promoted replica has them); after a restart, a
+``SCRIPT FLUSH`` or a node the cluster did not have at start, a call fails with
+``NoScriptError`` (it did not run) and the caller loads and sends it again.
+
+On a Redis Cluster, redis-py blocks ``pipe.evalsha`` (redis-py #2914): calls are queued
+as ``execute_command("EVALSHA", ...)``, which the cluster pipeline routes by the slot of
+the keys (all of a call's keys share the crawl's slot). Redis replicates asynchronously
+and redis-py re-sends a call whose reply it lost (a broken connection, or a cluster
+pipeline retry of calls whose reply was falsy), so every script must give the same state
+when it runs twice: push (fingerprints make a repeat a duplicate; a ``dont_filter``
+push, without one, is enqueued twice: fetched twice, never lost), release, renew,
+heartbeat, robots, migrate and store_items (keyed by lease, entry or item key) are;
+pop leases a further batch when repeated (those leases expire and go back: a delay,
+not a loss).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
+
+from crawler.redis import durability
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -30,16 +46,51 @@ class Script:
         return hashlib.sha1(self.text.encode()).hexdigest()
 
     def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:
-        """Queue a call of this script on ``pipe`` (a pipeline)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
+        """Queue a call of this script on ``pipe`` (a pipeline, or a cluster pipeline)."""
+        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def run(self, client: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run the script alone on an asyncio client, loading it if the server lost it."""
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            await client.script_load(self.text)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        """Run the script alone on an asyncio client (see ``execute``); it counts as done
+        once the replicas ``REDIS_WAIT_REPLICAS`` asks for have it (else
+        ``NotDurableError``: run it again)."""
+        (reply,), not_durable = await execute(
+            client, lambda pipe: self.queue(pipe, keys, args), keys[0])
+        if isinstance(reply, Exception):
+            raise reply
+        if not_durable is not None:
+            raise not_durable
+        return reply
+
+
+async def execute(client: Any, queue: Callable[[Any], object],
+                  durable_key: str | None) -> tuple[list[Any], Exception | None]:
+    """Send the calls ``queue`` puts on a pipeline in one round trip and return their
+    replies (errors included), and why they are not durable (``None``: they are).
+
+    A ``NoScriptError`` means the node lost its script cache (restart, ``SCRIPT FLUSH``,
+    a promoted node that never had them): the calls of one slot went to one node and
+    failed alike, so none ran; the scripts are loaded and the calls sent again. With
+    ``durable_key``, a ``WAIT`` for the replicas follows the calls on the connection of
+    that key's node (see ``crawler.redis.durability``)."""
+    wait = durability.of(client)
+    if durable_key is not None:
+        await wait.prepare(client, durable_key)
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        queue(pipe)
+        waited = durable_key is not None and wait.queue_wait(pipe, client, durable_key)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if attempt == 2 or not any(isinstance(r, redis.exceptions.NoScriptError)
+                                   for r in replies):
+            break
+        await load(client)
+    if not waited:
+        return replies, None
+    try:
+        await wait.confirm(client, durable_key or "", replies[-1])
+    except (redis.RedisError, OSError) as exc:
+        return replies[:-1], exc
+    return replies[:-1], None
 
 
 def _read(name: str, *helpers: str) -> Script:
@@ -61,7 +112,13 @@ ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, TRIM_ITEMS, MIGRATE, R
 
 
 async def load(client: Any) -> None:
-    """Put every script in the server's script cache (one round trip)."""
+    """Put every script in the script cache of every node: on a Redis Cluster, masters
+    and replicas (``SCRIPT LOAD`` alone goes to the masters only)."""
+    if hasattr(client, "get_nodes"):
+        for script in ALL:
+            await client.execute_command("SCRIPT LOAD", script.text,
+                                         target_nodes=client.get_nodes())
+        return
     pipe = client.pipeline(transaction=False)
     for script in ALL:
         pipe.script_load(script.text)

@@ -8,6 +8,10 @@ named by the data: a request class must be one the process has already loaded.
 A stored URL is ``Request.url`` as Scrapy made it safe when the request was built, so
 decoding skips making it safe again (Scrapy's ``verbatim_url``) when it is made of
 URL-safe characters only: most of what rebuilding a request costs.
+
+Most requests a crawl makes are plain GETs a spider yields (a URL, a callback, a meta,
+the Referer header Scrapy adds): both ways take a short path for them, checking and
+building only those fields. The bytes are the same whichever path wrote them.
 """
 
 from __future__ import annotations
@@ -128,6 +132,11 @@ def _shape(cls: type[Request]) -> _Shape:
     return shape
 
 
+def _headers_json(headers: dict[bytes, Any]) -> dict[str, list[str]]:
+    return {k.decode("latin-1"): [v.decode("latin-1") for v in values]
+            for k, values in headers.items()}
+
+
 def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
     """``Request.to_dict(spider=spider)`` without the fields equal to their default, with
     the method names looked up in a table and bytes as Latin-1 strings."""
@@ -138,8 +147,7 @@ def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
         data["errback"] = _method_name(spider, request.errback)
     headers = _headers(request)
     if headers:
-        data["headers"] = {k.decode("latin-1"): [v.decode("latin-1") for v in values]
-                           for k, values in headers.items()}
+        data["headers"] = _headers_json(headers)
     for attr, default in _shape(type(request)).fields:
         value = getattr(request, attr)
         if default is _NO_DEFAULT or value != default:
@@ -151,9 +159,43 @@ def _compact_dict(request: Request, spider: Spider | None) -> dict[str, Any]:
     return data
 
 
+# A plain GET's slots at their defaults: (slot, default). Read from the slots, so that
+# nothing is built for a field left empty (``request.cookies`` would make a dict).
+_PLAIN_SLOTS = (("_body", b""), ("_cookies", None), ("_cb_kwargs", None), ("_flags", None),
+                ("errback", None), ("method", "GET"), ("_encoding", "utf-8"), ("priority", 0),
+                ("dont_filter", False))
+_PLAIN_FIELDS = frozenset({"url", "callback", "headers", "meta"})
+# The short paths rely on what a Request is made of: this Scrapy's, or the long paths.
+_SLOTS_KNOWN = ({slot for slot, _ in _PLAIN_SLOTS} | {"_meta", "_headers"}
+                <= set(Request.__slots__)
+                and set(Request.attributes) == {
+                    "url", "headers", "body", "cookies", "meta", "encoding", "flags",
+                    "cb_kwargs", "callback", "dont_filter", "errback", "method", "priority"})
+
+
+def _plain_dict(request: Request, spider: Spider | None) -> dict[str, Any] | None:
+    """``_compact_dict(request, spider)`` of a plain GET (a ``Request`` with at most a URL,
+    a callback, headers and a meta), or None for any other request."""
+    if type(request) is not Request or not _SLOTS_KNOWN:
+        return None
+    for slot, default in _PLAIN_SLOTS:
+        value = getattr(request, slot)
+        if value != default and (default is not None or value):  # (an empty {} or [] too)
+            return None
+    data: dict[str, Any] = {"url": request.url}
+    if request.callback is not None:
+        data["callback"] = _method_name(spider, request.callback)
+    if request._headers:
+        data["headers"] = _headers_json(request._headers)
+    meta = request._meta
+    if meta:
+        data["meta"] = meta
+    return data
+
+
 def encode(request: Request, spider: Spider | None) -> bytes:
     """The request as compact JSON bytes; raises ``EncodeError`` if it cannot travel."""
-    data = _compact_dict(request, spider)
+    data = _plain_dict(request, spider) or _compact_dict(request, spider)
     for name in ("meta", "cb_kwargs"):
         if name in data and (why := _changed_by_json(data[name])):
             raise EncodeError(f"{request.url}: its {name} holds {why}, which JSON would "
@@ -184,6 +226,43 @@ def decode(payload: bytes, spider: Spider | None) -> Request:
         data = _parse_json(payload.decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise DecodeError(f"not JSON: {exc}") from exc
+    if type(data) is dict and data.keys() <= _PLAIN_FIELDS and spider is not None and (
+            request := _plain_request(data, spider)) is not None:
+        return request
+    return _request(data, spider)
+
+
+def _plain_request(data: dict[str, Any], spider: Spider) -> Request | None:
+    """The plain GET ``data`` describes, built with no more checks than it needs; None if
+    it needs more (an unsafe URL, a field of the wrong type, a callback not found)."""
+    url, meta, name = data.get("url"), data.get("meta"), data.get("callback")
+    if type(url) is not str or _SAFE_URL.fullmatch(url) is None:
+        return None
+    headers = data.get("headers")
+    if headers is not None:
+        try:
+            headers = {k.encode("latin-1"): [v.encode("latin-1") for v in values]
+                       for k, values in headers.items()}
+        except (AttributeError, TypeError, UnicodeEncodeError):
+            return None  # (the long path says what is wrong)
+    callback = None
+    if name is not None:
+        callback = getattr(spider, name, None) if name and type(name) is str else None
+        if not callable(callback):
+            return None
+    if meta is None:
+        meta = {VERBATIM: True}
+    elif type(meta) is dict and VERBATIM not in meta:
+        meta[VERBATIM] = True  # (the request copies its meta)
+    else:
+        return None
+    request = Request(url, callback, headers=headers, meta=meta)
+    del request.meta[VERBATIM]
+    return request
+
+
+def _request(data: Any, spider: Spider | None) -> Request:
+    """The request parsed JSON ``data`` describes, whatever it holds."""
     if not isinstance(data, dict) or not isinstance(data.get("url"), str):
         raise DecodeError("not a request object (no 'url' string)")
     try:

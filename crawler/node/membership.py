@@ -14,7 +14,7 @@ import socket
 import uuid
 from typing import Any
 
-from crawler.frontier.exchange import ClusterView
+from crawler.frontier.round import ClusterView
 
 STATEFUL_NAME = re.compile(r".+-\d+")  # a Kubernetes StatefulSet pod's name: NAME-ORDINAL
 

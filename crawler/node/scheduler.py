@@ -26,8 +26,9 @@ from twisted.python.failure import Failure
 
 from crawler.errors import CrawlerError
 from crawler.frontier import deletion
-from crawler.frontier.exchange import Frontier, Push
+from crawler.frontier.exchange import Frontier
 from crawler.frontier.limits import domain_of
+from crawler.frontier.round import Push
 from crawler.node import codec
 from crawler.node.config import FrontierConfig
 from crawler.node.engine import engine_slot

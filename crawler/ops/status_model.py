@@ -150,7 +150,8 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     """The crawl's status (see ``crawl_status``) and its ``samples`` newest series samples,
     newest first, read in one round trip (two when seeds wait)."""
     pipe = client.pipeline(transaction=False)
-    pipe.time()
+    # (a cluster pipeline blocks pipe.time())
+    pipe.execute_command("TIME")  # type: ignore[no-untyped-call]
     pipe.zcount(keys.domains, "-inf", "(inf")  # not the member scored +inf (lib.lua)
     pipe.hlen(keys.attempts)
     pipe.hlen(keys.leased)

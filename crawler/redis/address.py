@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from scrapy.settings import BaseSettings
 
@@ -127,3 +128,92 @@ def _fill(url: str, params: dict[str, Any], db: int | None) -> str:
         scheme = "rediss"
     query = urlencode(fields) if fields != dict(parse_qsl(parts.query)) else query
     return f"{scheme}://{netloc}{path}{'?' if query else ''}{query}"
+
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where the Redis of a ``redis+cluster://`` or ``redis+sentinel://`` URL is.
+
+    ``redis+cluster://[user:pw@]h1:p1,h2:p2/`` names start-up nodes of a Redis Cluster
+    (any one is enough; the client discovers the rest). ``redis+sentinel://[user:pw@]
+    s1:p1,s2:p2/SERVICE[/DB][?sentinel_password=...]`` names Sentinels and the service
+    whose master they elect; the credentials are the data nodes', ``sentinel_password``
+    (and ``sentinel_username``) the Sentinels' own. ``rediss+...``: TLS to the data nodes.
+    """
+
+    kind: str  # "cluster" or "sentinel"
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    service: str = ""
+    db: int = 0
+    sentinel_username: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
+
+
+def parse_topology(url: str) -> Topology | None:
+    """The ``Topology`` of a cluster or Sentinel URL; ``None`` for any other URL;
+    ``ConfigError`` (naming the URL with its password hidden) if it is malformed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in CLUSTER_SCHEMES + SENTINEL_SCHEMES:
+        return None
+    shown = redact(url)
+    netloc, _, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    if "?" in netloc:
+        netloc, _, query = netloc.partition("?")
+    credentials, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = credentials.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    nodes = tuple(_node(part, shown) for part in hosts.split(",") if part.strip())
+    if not nodes:
+        raise ConfigError(f"REDIS_URL {shown} names no host:port")
+    fields = dict(parse_qsl(query))
+    tls = scheme.startswith("rediss")
+    segments = [unquote(s) for s in path.split("/") if s]
+    if scheme in CLUSTER_SCHEMES:
+        if any(s != "0" for s in segments):
+            raise ConfigError(f"REDIS_URL {shown}: a Redis Cluster has database 0 only")
+        return Topology("cluster", nodes, username, password, tls)
+    if not segments or len(segments) > 2:
+        raise ConfigError(f"REDIS_URL {shown} must name the Sentinel service: "
+                          "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
+    try:
+        db = int(segments[1]) if len(segments) == 2 else int(fields.get("db", 0))
+    except ValueError:
+        raise ConfigError(f"REDIS_URL {shown}: the database is not a number") from None
+    return Topology("sentinel", nodes, username, password, tls, segments[0], db,
+                    fields.get("sentinel_username") or None,
+                    fields.get("sentinel_password") or None)
+
+
+def _node(part: str, shown: str) -> tuple[str, int]:
+    host, colon, port = part.strip().rpartition(":")
+    if not colon:
+        host, port = port, ""
+    host = host.strip("[]")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise ConfigError(f"REDIS_URL {shown}: {part.strip()!r} is not HOST:PORT") from None
+
+
+def redact(url: str) -> str:
+    """The URL with its passwords (``user:pass@`` and ``?password=``, ``?sentinel_password=``)
+    replaced by ``***``, hosts and ports kept, fit for logs and errors."""
+    parts = urlsplit(url)
+    head, mark, query = str(url).partition("?")
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        head = head.replace(parts.netloc, f"{user.partition(':')[0]}:***@{host}", 1)
+    fields = [f"{name}=***" if "password" in unquote(name).lower() else f"{name}{eq}{value}"
+              for name, eq, value in (field.partition("=") for field in query.split("&"))]
+    return head + mark + "&".join(fields) if mark else head

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_SSL_CA_CERTS": None,
     "REDIS_SSL_CERTFILE": None,
     "REDIS_SSL_KEYFILE": None,
+    "REDIS_WAIT_REPLICAS": None,  # None: 1 on a Cluster or Sentinel with replicas, else 0
+    "REDIS_WAIT_TIMEOUT_MS": 500,
 }
 
 
@@ -39,6 +41,10 @@ class RedisConfig:
     ssl_ca_certs: str | None
     ssl_certfile: str | None
     ssl_keyfile: str | None
+    # replicas a write that would lose a request if lost must reach (WAIT) before it counts
+    # as saved; None: 1 on a Cluster or Sentinel with replicas, 0 on a single Redis
+    wait_replicas: int | None = None
+    wait_timeout_ms: int = 500
 
     @classmethod
     def from_settings(cls, settings: BaseSettings,
@@ -66,4 +72,7 @@ class RedisConfig:
             ssl_ca_certs=values.optional_path("REDIS_SSL_CA_CERTS", params.get("ssl_ca_certs")),
             ssl_certfile=values.optional_path("REDIS_SSL_CERTFILE", params.get("ssl_certfile")),
             ssl_keyfile=values.optional_path("REDIS_SSL_KEYFILE", params.get("ssl_keyfile")),
+            wait_replicas=(int(values.number("REDIS_WAIT_REPLICAS", 0))
+                           if values.raw("REDIS_WAIT_REPLICAS") not in (None, "") else None),
+            wait_timeout_ms=int(values.number("REDIS_WAIT_TIMEOUT_MS", 1)),
         )

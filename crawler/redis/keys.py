@@ -2,8 +2,16 @@
 
 Every key of one crawl is shaped ``<prefix>:{<crawl>}:<role>``. The hash tag
 ``{<crawl>}`` puts all of them in one Redis Cluster slot, so a Lua script may
-touch several of them at once, the per-domain queues included: the scripts name those
-from the queue prefix and a domain (Redis Cluster serves a script's keys of one slot).
+touch several of them at once. The per-domain queues are the one exception to "every key
+a script touches arrives in ``KEYS``": the scripts build their names from the ``pending``
+prefix they are passed and a domain (lib.lua's ``priorities_key`` and ``list_key``,
+mirrored here). On a Redis Cluster that works only because they share the crawl's slot
+(a key built in Lua in another slot fails, or worse passes while the slot happens to sit
+on the same node); spreading a crawl over slots must pass them in ``KEYS``.
+
+A scrapy-redis start key (``%(name)s:start_urls``, ``REDIS_START_URLS_KEY``) has no hash
+tag and may lie in another slot: on a cluster the nodes then move its seeds into
+``own_start_urls`` (see ``crawler.frontier.seed_key``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,13 @@ def start_urls_template(spider: object, configured: str | None) -> str | None:
     return SCRAPY_REDIS_START_URLS if is_scrapy_redis_spider(spider) else None
 
 
+def _escaped(key: str) -> str:
+    """``key`` with SCAN's pattern characters escaped."""
+    for special in "\\[]?*":
+        key = key.replace(special, "\\" + special)
+    return key
+
+
 @dataclass(frozen=True)
 class CrawlKeys:
     """Names of the Redis keys of one crawl."""
@@ -55,20 +70,40 @@ class CrawlKeys:
     @property
     def pattern(self) -> str:
         """A SCAN pattern that matches every key of this crawl (and no other crawl's)."""
-        tagged = self._key("")
-        for special in "\\[]?*":
-            tagged = tagged.replace(special, "\\" + special)
-        return tagged + "*"
+        return _escaped(self._key("")) + "*"
+
+    @property
+    def pending(self) -> str:
+        """Prefix of the domain queues: a domain's priorities (``domain_priorities``) and
+        one list a priority (``pending_list``). The scripts are passed this prefix."""
+        return self._key("pending")
+
+    def domain_priorities(self, domain: str) -> str:
+        """Sorted set of the priorities that ``domain`` has entries queued at (member: the
+        priority in decimal, score: minus it), ``""``: raw seeds handed back."""
+        return f"{self.pending}:{domain}"
+
+    def pending_list(self, domain: str, priority: int) -> str:
+        """List of the queued entries (``formats.queued_form``) of ``domain`` at
+        ``priority``, the next one first. A domain never holds a space, so no domain's
+        list is another's priorities."""
+        return f"{self.pending}:{domain} {priority}"
 
     @property
     def queue(self) -> str:
-        """Prefix of the domain queues: ``<queue>:<domain>`` is the sorted set of one
-        domain's pending entries, ordered by score then by their sequence prefix."""
+        """Where earlier versions queued: the single sorted set of the oldest, and the
+        prefix of the per-domain sorted sets (``domain_queue``) that came next; a node
+        moves what they hold into the domain lists when it opens the crawl."""
         return self._key("queue")
 
     def domain_queue(self, domain: str) -> str:
-        """Sorted set of the pending entries of one domain (``""``: raw seeds handed back)."""
+        """An earlier version's sorted set of the pending entries of one domain."""
         return f"{self.queue}:{domain}"
+
+    @property
+    def domain_queues_pattern(self) -> str:
+        """A SCAN pattern that matches every ``domain_queue`` of this crawl."""
+        return _escaped(self.queue + ":") + "*"
 
     @property
     def domains(self) -> str:
@@ -100,12 +135,12 @@ class CrawlKeys:
 
     @property
     def sequence(self) -> str:
-        """Counter that numbers entries, so that equal scores pop first-in first-out."""
+        """Counter that numbers entries (their ids) when they are leased."""
         return self._key("seq")
 
     @property
     def leased(self) -> str:
-        """Hash: entry id -> ``score SP member`` of the entries a node holds under lease."""
+        """Hash: entry id -> leased value (``formats.Lease``) of the entries nodes hold."""
         return self._key("leased")
 
     @property
@@ -119,6 +154,16 @@ class CrawlKeys:
         if self.start_urls_template is not None:
             return self.start_urls_template % {"name": self.crawl}
         return self._key("start_urls")
+
+    @property
+    def own_start_urls(self) -> str:
+        """The crawl's own seeds key, in its slot, whatever ``start_urls`` is."""
+        return self._key("start_urls")
+
+    @property
+    def seeds_lock(self) -> str:
+        """Short-lived key held by the node that moves seeds into ``own_start_urls``."""
+        return self._key("seeds_lock")
 
     @property
     def seen_meta(self) -> str:

@@ -1,7 +1,10 @@
 -- lib: helpers every frontier script starts with (scripts.py puts this text first).
 -- The wire formats are defined in crawler/frontier/formats.py; these helpers are their one
--- Lua mirror (tests/test_formats.py pins both): entry "<16-digit id><kind><payload>", its
--- body "<kind><payload>"; leased value "<node> <score> <entry>" ("+<score>": counted).
+-- Lua mirror (tests/contract/test_formats.py pins both): entry "<16-digit id><kind>
+-- <payload>", its body "<kind><payload>"; queued entry (an item of a domain's list)
+-- "[<16-digit id>]<kind><payload>", a request's payload without its "<domain> "; leased
+-- value "<node> <score> <entry>" ("+<score>": counted). A domain's keys: priorities_key,
+-- list_key.
 local ID_LENGTH = 16
 
 -- The domain of the entry whose kind byte is at position `k` of s (1: a body) or "".
@@ -16,6 +19,33 @@ local function make_entry(seq, body) return string.format('%016d', seq) .. body 
 local function request_body(domain, request) return 'q' .. domain .. ' ' .. request end
 
 local function entry_id(entry) return string.sub(entry, 1, ID_LENGTH) end
+
+-- The queued form of body (formats.queued_body): a request's payload loses its domain
+-- (the key names it); other kinds stay whole.
+local function queued_body(body)
+  if string.sub(body, 1, 1) ~= 'q' then return body end
+  local space = string.find(body, ' ', 2, true)
+  return space and 'q' .. string.sub(body, space + 1) or 'q'
+end
+-- Whether queued entry q carries its id (an entry that came back; a fresh one has none).
+local function queued_has_id(q) return string.find(q, '^%d') ~= nil end
+-- The stored entry of queued entry q of domain d (formats.from_queued); `seq` numbers one
+-- without an id.
+local function from_queued(q, d, seq)
+  local id
+  if queued_has_id(q) then
+    id, q = string.sub(q, 1, ID_LENGTH), string.sub(q, ID_LENGTH + 1)
+  else
+    id = string.format('%016d', seq)
+  end
+  if string.sub(q, 1, 1) == 'q' then return id .. request_body(d, string.sub(q, 2)) end
+  return id .. q
+end
+
+-- The keys of domain d's queue under `prefix` (formats.pending_keys, keys.py): its sorted
+-- set of priorities (member: the priority, score: minus it), and the list of one priority.
+local function priorities_key(prefix, d) return prefix .. ':' .. d end
+local function list_key(prefix, d, p) return prefix .. ':' .. d .. ' ' .. p end
 local function entry_body(entry) return string.sub(entry, ID_LENGTH + 1) end
 local function entry_domain(entry) return domain_at(entry, ID_LENGTH + 1) end
 
@@ -76,4 +106,13 @@ local function call_chunked(command, key, values)
   for i = 1, #values, UNPACK_MAX do
     redis.call(command, key, unpack(values, i, math.min(i + UNPACK_MAX - 1, #values)))
   end
+end
+
+-- Queue entries (queued forms, in their order) in domain d's list of priority p (an
+-- integer): at its back, or at its front ("LPUSH": the last one first).
+local function enqueue(prefix, d, p, entries, command)
+  if #entries == 0 then return end
+  p = string.format('%d', p)  -- canonical: "-0" is "0"
+  redis.call('ZADD', priorities_key(prefix, d), -p, p)
+  call_chunked(command, list_key(prefix, d, p), entries)
 end

@@ -9,7 +9,8 @@
 -- KEYS[1] domains (sorted set: domain -> time it may next be served; only domains with
 --         queued entries, and lib.lua's SKIPLIST_KEEPER at +inf)   KEYS[2] leased hash
 -- KEYS[3] deadlines (id -> when its lease expires; and SKIPLIST_KEEPER)   KEYS[4] start_urls
--- KEYS[5] sequence   KEYS[6] attempts hash (id -> JSON list of its failed attempts)
+-- KEYS[5] sequence (numbers the entries leased that have no id yet)
+-- KEYS[6] attempts hash (id -> JSON list of its failed attempts)
 -- KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8] pace hash (domain -> time its latest request was handed out for; kept for
 --         paced domains, and for domains whose robots.txt is unread)
@@ -18,7 +19,9 @@
 -- ARGV[1] N   ARGV[2] lease seconds   ARGV[3] node id
 -- ARGV[4] "1" if the node may take an entry that failed twice or more now (it holds
 --         none), else "0"
--- ARGV[5] prefix of the domain queues: domain d queues in sorted set "<prefix>:<d>"
+-- ARGV[5] prefix of the domain queues: domain d's priorities and lists are lib.lua's
+--         priorities_key(prefix, d) and list_key(prefix, d, priority); within a domain
+--         the highest priority goes first, each list from its front
 -- ARGV[6] default limits "<max in flight, 0: none> <seconds between requests>"
 -- ARGV[7] per-domain limits, JSON {domain: [max in flight, seconds between]} or ""
 -- ARGV[8] "1" when robots.txt is obeyed: a domain whose robots.txt no node has read yet
@@ -26,8 +29,9 @@
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
 -- Entries, leased values and this reply are in the formats of lib.lua (kind "s", a raw
--- seed, has no domain and no limits): leased[id] = make_leased(...), deadlines[id] =
--- server time + lease.
+-- seed, has no domain and no limits): leased[id] = make_leased(node, minus the entry's
+-- priority, ...) of the stored entry (from_queued: an entry queued without an id gets
+-- one now), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
 --          may next be served (-1: none queued), sizes, entries}: the leased entries
@@ -41,7 +45,7 @@ local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local deadline = now + tonumber(ARGV[2])
-local prefix = ARGV[5] .. ':'
+local prefix = ARGV[5]
 local default_cap, default_gap = string.match(ARGV[6], '^(%S+) (%S+)$')
 default_cap, default_gap = tonumber(default_cap), tonumber(default_gap)
 local overrides = {}
@@ -87,6 +91,19 @@ local function ms(seconds)
   return math.floor(math.min(math.max(0, seconds), MAX_SECONDS) * 1000 + 0.5)
 end
 
+-- Ids for entries queued without one: reserved at the first need, enough for the rest of
+-- the batch (each entry leased takes at most one), so one INCRBY a pop at most.
+local next_seq, last_seq = 1, 0
+local function new_id()
+  if next_seq > last_seq then
+    local room = n - #entries
+    last_seq = redis.call('INCRBY', KEYS[5], room)
+    next_seq = last_seq - room + 1
+  end
+  next_seq = next_seq + 1
+  return next_seq - 1
+end
+
 -- Lease entry (queued with score): the node holds it `hold` ms, `gap` ms from the next
 -- of its domain. Written by write_leases.
 local function lease(entry, score, hold, gap, counted)
@@ -111,12 +128,16 @@ local function write_leases()
   leases, deadlines = {}, {}
 end
 
--- Lease popped pairs {entry, score, ...} of domain d under budget b; record its pace.
+-- Lease popped pairs {queued entry, priority, ...} of domain d under budget b; record
+-- its pace.
 local function serve(d, b, popped)
   local taken = #popped / 2
   local gap = ms(b[3])
   for i = 1, #popped, 2 do
-    lease(popped[i], popped[i + 1], ms(b[4] + (i - 1) / 2 * b[3] - now), gap, b[2] > 0)
+    local q = popped[i]
+    local entry = from_queued(q, d, not queued_has_id(q) and new_id() or 0)
+    lease(entry, string.format('%d', -popped[i + 1]), ms(b[4] + (i - 1) / 2 * b[3] - now),
+          gap, b[2] > 0)
   end
   write_leases()
   if taken > 0 and d ~= '' then
@@ -133,11 +154,10 @@ local function serve(d, b, popped)
   end
 end
 
--- When domain d may be served again: never (its queue is empty: `drained` when a pop
--- came short, else asked), when an ack frees a slot (the lease deadline stands in), or
--- at its pace.
+-- When domain d may be served again: never (its queue is empty: `drained` when known,
+-- nil: asked), when an ack frees a slot (the lease deadline stands in), or at its pace.
 local function reschedule(d, b, drained)
-  if drained or redis.call('EXISTS', prefix .. d) == 0 then
+  if drained or (drained == nil and redis.call('EXISTS', priorities_key(prefix, d)) == 0) then
     redis.call('ZREM', KEYS[1], d)
   elseif b[2] > 0 and b[5] >= b[2] then
     redis.call('ZADD', KEYS[1], deadline, d)
@@ -154,48 +174,71 @@ local may_isolate = ARGV[4] == '1'
 local SCREEN_POPS = 4  -- pops of one domain's queue past entries this node may not take
 local isolated = ''  -- the id of the entry taken that failed twice or more
 
--- Append to `kept` the popped pairs {entry, score, ...} this node may take now (an entry
--- that failed twice or more: only alone, see the header), the others to `back`.
+-- Append to `kept` the popped pairs {queued entry, priority, ...} this node may take now
+-- (an entry that failed twice or more: only alone, see the header), the others to `back`.
+-- Only an entry that came back carries an id, and so a history.
 local function screen(popped, kept, back)
-  if #popped == 0 then return end
-  if not tracked then
-    for _, v in ipairs(popped) do kept[#kept + 1] = v end
-    return
-  end
-  local ids = {}
-  for i = 1, #popped, 2 do ids[#ids + 1] = entry_id(popped[i]) end
-  local histories = redis.call('HMGET', KEYS[6], unpack(ids))
-  for j, history in ipairs(histories) do
-    local entry, score = popped[2 * j - 1], popped[2 * j]
-    local alone = history and #cjson.decode(history) >= 2
-    if alone and (not may_isolate or isolated ~= '') then
-      back[#back + 1] = score
-      back[#back + 1] = entry
-    else
-      if alone then isolated = ids[j] end
-      kept[#kept + 1] = entry
-      kept[#kept + 1] = score
+  local ids, at = {}, {}
+  if tracked then
+    for i = 1, #popped, 2 do
+      if queued_has_id(popped[i]) then
+        ids[#ids + 1] = string.sub(popped[i], 1, ID_LENGTH)
+        at[#ids] = i
+      end
     end
+  end
+  local alone = {}
+  if #ids > 0 then
+    for j, history in ipairs(redis.call('HMGET', KEYS[6], unpack(ids))) do
+      if history and #cjson.decode(history) >= 2 then alone[at[j]] = ids[j] end
+    end
+  end
+  for i = 1, #popped, 2 do
+    local to = kept
+    if alone[i] then
+      if not may_isolate or isolated ~= '' then to = back else isolated = alone[i] end
+    end
+    to[#to + 1] = popped[i]
+    to[#to + 1] = popped[i + 1]
   end
 end
 
+-- Pop up to k queued entries of domain d, highest priority first: {queued entry, priority,
+-- ...}, and whether its queue is now empty.
+local function take(d, k)
+  local got = {}
+  local priorities = priorities_key(prefix, d)
+  while k > 0 do
+    local top = redis.call('ZRANGE', priorities, 0, 0)
+    if #top == 0 then return got, true end
+    local list = list_key(prefix, d, top[1])
+    local items = redis.call('LPOP', list, k) or {}
+    for _, q in ipairs(items) do
+      got[#got + 1] = q
+      got[#got + 1] = top[1]
+    end
+    k = k - #items
+    if k == 0 and redis.call('LLEN', list) > 0 then return got, false end
+    redis.call('ZREM', priorities, top[1])  -- (its list is empty)
+  end
+  return got, redis.call('EXISTS', priorities) == 0
+end
+
 -- Pop up to `share` entries of domain d's queue this node may take now: past the entries
--- it may not take (they go back after), a few pops deep, so they block no others.
+-- it may not take (they go back to the front of their lists after), a few pops deep, so
+-- they block no others.
 local function pop_share(d, share)
-  local q = prefix .. d
   local kept, back = {}, {}
   local drained = false
   for _ = 1, SCREEN_POPS do
     local missing = share - #kept / 2
     if missing <= 0 or drained then break end
-    local popped = redis.call('ZPOPMIN', q, missing)
-    drained = #popped / 2 < missing
+    local popped
+    popped, drained = take(d, missing)
     screen(popped, kept, back)
   end
-  if #back > 0 then
-    redis.call('ZADD', q, unpack(back))
-    drained = false
-  end
+  for i = #back - 1, 1, -2 do enqueue(prefix, d, back[i + 1], {back[i]}, 'LPUSH') end
+  if #back > 0 then drained = false end
   return kept, drained
 end
 
@@ -207,7 +250,7 @@ if want > 0 then
     if want <= 0 then break end
     local b = budget(d)
     local share = math.min(b[1], want, math.max(MIN_SHARE, math.ceil(want / (#ready - i + 1))))
-    local drained = false
+    local drained = nil
     if share > 0 then
       local popped
       popped, drained = pop_share(d, share)
@@ -230,10 +273,7 @@ if want > 0 then
     for i = 1, #pairs_, 2 do seeds[#seeds + 1] = pairs_[i] end
   end
   if seeds and #seeds > 0 then
-    local last = redis.call('INCRBY', KEYS[5], #seeds)
-    for i, raw in ipairs(seeds) do
-      lease(make_entry(last - #seeds + i, 's' .. raw), 0, 0, 0, false)
-    end
+    for _, raw in ipairs(seeds) do lease(make_entry(new_id(), 's' .. raw), 0, 0, 0, false) end
     write_leases()
   end
 end

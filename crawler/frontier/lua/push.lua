@@ -3,10 +3,15 @@
 -- acknowledged without its children saved (a node whose children span several push
 -- scripts sends the acknowledgements only once every one of them is saved). Its first
 -- write, INCRBY, is refused when Redis is out of memory, and then nothing happens at all.
+-- A request is queued in its domain's list of its priority, in its queued form (lib.lua:
+-- no id, which pop.lua gives it, no domain, which the key names): "priority" order
+-- queues it at the back of the list of its priority, "fifo" at the back and "lifo" at the
+-- front of the domain's list of priority 0.
 -- Fingerprints are exact (a field in a bucket hash) or, with a Bloom spec, bits in a bitmap.
 -- KEYS[1] domains (sorted set of domains with queued entries, and lib.lua's
 --         SKIPLIST_KEEPER; see pop.lua)
--- KEYS[2] sequence counter   KEYS[3] stats hash   KEYS[4] leased hash   KEYS[5] deadlines
+-- KEYS[2] sequence counter (only INCRBY 0 here: the out-of-memory guard)
+-- KEYS[3] stats hash   KEYS[4] leased hash   KEYS[5] deadlines
 -- KEYS[6] attempts hash   KEYS[7] in-flight hash (domain -> leased count)
 -- KEYS[8] dead letters list
 -- KEYS[9..] fingerprint bucket hashes (or bitmaps), referred to by index below
@@ -17,7 +22,7 @@
 -- ARGV[3] node id
 -- ARGV[4] ids done, ARGV[5] ids dead, each space-separated in one string (acknowledged
 --         if this node holds their lease; a lease already reclaimed is left alone)
--- ARGV[6] prefix of the domain queues (domain d queues in sorted set "<prefix>:<d>")
+-- ARGV[6] prefix of the domain queues (lib.lua's priorities_key, list_key)
 -- ARGV[7] N: requests   ARGV[8] the N requests one after the other (one argument: a
 --         node's client packs one argument in about the time Lua splits one request),
 --         each "<index> <priority> <F> <P> <fingerprint><payload>": index into KEYS of its
@@ -39,9 +44,9 @@ local recrawl = tonumber(string.match(ARGV[2], '^exact:(%d+)$') or 0)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local today = math.floor((tonumber(t[1]) - 1735689600) / 86400)
-local prefix = ARGV[6] .. ':'
+local prefix = ARGV[6]
 local n = tonumber(ARGV[7])
-local last = redis.call('INCRBY', KEYS[2], n)
+redis.call('INCRBY', KEYS[2], 0)  -- the first write: refused when out of memory
 
 local function first_time(key, field, force)
   if not k then
@@ -62,9 +67,10 @@ local function first_time(key, field, force)
 end
 
 local added, dups, seen = 0, 0, 0
-local queues, touched = {}, {}  -- domain -> {score, entry, ...} to add; domains in order
+-- domain -> {priority -> queued entries in order}; domains and (domain, priority) in order
+local queues, touched, lists = {}, {}, {}
 local requests, at = ARGV[8], 1
-for i = 0, n - 1 do
+for _ = 1, n do
   local bucket, priority, f, p, start = string.match(requests, '^(%S+) (%S+) (%d+) (%d+) ()', at)
   bucket, start = tonumber(bucket), tonumber(start)
   local payload_at = start + tonumber(f)
@@ -73,10 +79,7 @@ for i = 0, n - 1 do
   local fresh = bucket ~= 0 and first_time(KEYS[math.abs(bucket)],
                                            string.sub(requests, start, payload_at - 1), bucket < 0)
   if bucket <= 0 or fresh then
-    local seq = last - n + 1 + i
-    local score = 0
-    if order == 'priority' then score = -tonumber(priority)
-    elseif order == 'lifo' then score = -seq end
+    if order ~= 'priority' then priority = '0' end
     local domain = domain_at(payload, 1)  -- (payload: the entry's body)
     local queue = queues[domain]
     if not queue then
@@ -84,8 +87,13 @@ for i = 0, n - 1 do
       queues[domain] = queue
       touched[#touched + 1] = domain
     end
-    queue[#queue + 1] = score
-    queue[#queue + 1] = make_entry(seq, payload)
+    local list = queue[priority]
+    if not list then
+      list = {}
+      queue[priority] = list
+      lists[#lists + 1] = {domain, priority}
+    end
+    list[#list + 1] = queued_body(payload)
     added = added + 1
     if fresh then seen = seen + 1 end
   else
@@ -93,10 +101,11 @@ for i = 0, n - 1 do
   end
 end
 if #touched > 0 then redis.call('ZADD', KEYS[1], 'NX', 'inf', SKIPLIST_KEEPER) end
-for _, domain in ipairs(touched) do
-  call_chunked('ZADD', prefix .. domain, queues[domain])
-  redis.call('ZADD', KEYS[1], 'NX', now, domain)
+local command = order == 'lifo' and 'LPUSH' or 'RPUSH'
+for _, pair in ipairs(lists) do
+  enqueue(prefix, pair[1], pair[2], queues[pair[1]][pair[2]], command)
 end
+for _, domain in ipairs(touched) do redis.call('ZADD', KEYS[1], 'NX', now, domain) end
 if added > 0 then
   redis.call('HINCRBY', KEYS[3], 'enqueued', added)
   redis.call('HINCRBY', KEYS[3], 'queued', added)

@@ -10,7 +10,7 @@ import redis
 
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
-from tests.helpers import expected_titles, export_titles
+from tests.helpers import expected_titles, export_titles, queued
 
 KEYS = CrawlKeys("crawl", "site")
 
@@ -34,7 +34,7 @@ def test_ctrl_c_then_resume_scrapes_every_page_once(redis_url: str, client: redi
     stored = client.xlen(KEYS.items)
     assert stored < site.pages, "the crawl finished before it was stopped"
     assert client.hlen(KEYS.leased) == 0, "a stopped node kept leases instead of handing back"
-    assert client.zcard(KEYS.domain_queue("127.0.0.1")) > 0, "nothing left queued"
+    assert queued(client, KEYS, "127.0.0.1") > 0, "nothing left queued"
 
     second = [start_node(redis_url, tmp_path / f"second{i}.log") for i in range(2)]
     assert wait_all(second) == [0, 0]

@@ -3,72 +3,19 @@ request, and a restarted node's work is back at once."""
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 from pathlib import Path
 
-import pytest
 import redis
-from scrapy import Request, Spider
 
-from crawler.frontier.exchange import KIND_REQUEST, Entry, Frontier, Outgoing, Push
 from crawler.items.stream import read_items
-from crawler.node import codec
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, run_scrapy, start_node, wait_all
 from tests.helpers import expected_titles, export_titles
-from tests.test_frontier import KEYS as FRONTIER_KEYS
-from tests.test_frontier import run
 
 KEYS = CrawlKeys("crawl", "site")
 TEST_SPIDERS = {"SPIDER_MODULES": "spiders,tests.spiders"}
-
-
-def test_a_host_with_braces_keeps_its_domain(redis_url: str, client: redis.Redis) -> None:
-    # Template placeholders in crawled HTML: not an earlier version's entry.
-    domain, payload = "{a}.example.com", b'{"url":"http://{a}.example.com/x"}'
-
-    async def body(f: Frontier) -> tuple[int, list[Entry]]:
-        await f.exchange(Outgoing(pushes=[Push(b"f" * 20, 0, domain, payload)]))
-        queued = int(await f.client.zcard(FRONTIER_KEYS.domain_queue(domain)))
-        return queued, (await f.exchange(Outgoing(pop=5))).popped
-    queued, (entry,) = run(redis_url, body)
-    assert queued == 1  # in its domain's queue, under its domain's limits
-    assert (entry.kind, entry.domain, entry.payload) == (KIND_REQUEST, domain, payload)
-
-
-def test_a_dead_letter_sent_again_is_stored_once(redis_url: str, client: redis.Redis) -> None:
-    async def body(f: Frontier) -> None:
-        await f.exchange(Outgoing(pushes=[Push(b"g" * 20, 0, "d.example", b"garbage")]))
-        (entry,) = (await f.exchange(Outgoing(pop=1))).popped
-        for _ in range(2):  # a round whose reply was lost is sent again
-            await f.exchange(Outgoing(dead=[(entry, "DecodeError: not JSON")]))
-    run(redis_url, body)
-    assert client.llen(FRONTIER_KEYS.dead) == 1
-
-
-def test_entries_of_an_earlier_version_are_still_read() -> None:
-    with_domain = Entry.parse(b'0000000000000001ra.example {"url":"http://a.example/"}')
-    assert (with_domain.is_request, with_domain.domain) == (True, "a.example")
-    assert with_domain.stored() == b'ra.example {"url":"http://a.example/"}'
-    alone = Entry.parse(b'0000000000000002r{"url":"http://b.example/ x"}')
-    assert (alone.domain, alone.payload) == ("", b'{"url":"http://b.example/ x"}')
-    assert alone.stored() == b'r{"url":"http://b.example/ x"}'
-
-
-@pytest.mark.parametrize(("meta", "named"), [
-    ({"by_id": {7: "seven"}}, "int key 7"),
-    ({"span": (1, 2)}, "tuple (1, 2)"),
-    ({"deep": [{"x": {None: 1}}]}, "NoneType key None"),
-])
-def test_a_meta_json_would_change_is_refused_not_changed(meta: dict[object, object],
-                                                         named: str) -> None:
-    with pytest.raises(codec.EncodeError, match=re.escape(f"meta holds a {named}")):
-        codec.encode(Request("https://example.com/", meta=meta), Spider("s"))
-    kept = {"by_id": {"7": "seven"}, "span": [1, 2]}
-    assert codec.decode(codec.encode(Request("https://e.com/", meta=kept), None), None).meta \
-        == kept
 
 
 def test_requests_that_cannot_go_through_redis_are_fetched_by_their_node(

@@ -23,13 +23,16 @@ from scrapy.spiderloader import get_spider_loader
 
 from crawler.config import DEFAULTS
 from crawler.environment import ENVIRONMENT as _FROM_ENV
-from crawler.node.exchange_loop import CLOSE_RETRY_SECONDS
+from crawler.node.closing import CLOSE_RETRY_SECONDS
+from crawler.redis.address import parse_topology
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 # Variables the image and the unit set for Python and pip, not for the crawler.
 NOT_SETTINGS = {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PIP_NO_CACHE_DIR",
                 "PIP_DISABLE_PIP_VERSION_CHECK"}
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.cluster.yml",
+                 "docker-compose.sentinel.yml")
 # A node retries reaching Redis this long when it closes: a grace period must cover it.
 MIN_GRACE_SECONDS = max(30.0, CLOSE_RETRY_SECONDS)
 
@@ -89,8 +92,8 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return result
 
 
-def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+def compose(name: str = "docker-compose.yml") -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / name).read_text())
     return loaded
 
 
@@ -210,6 +213,46 @@ def test_compose_redis_is_append_only_on_a_volume() -> None:
     assert mount == "/data" and volume in spec["volumes"]
 
 
+@pytest.mark.parametrize(("name", "kind"), [("docker-compose.cluster.yml", "cluster"),
+                                           ("docker-compose.sentinel.yml", "sentinel")])
+def test_compose_cluster_and_sentinel_workers_name_their_redis(name: str, kind: str) -> None:
+    spec = compose(name)
+    worker = spec["services"]["worker"]
+    assert worker["build"] == compose()["services"]["worker"]["build"]
+    assert seconds(worker["stop_grace_period"]) >= MIN_GRACE_SECONDS
+    topology = parse_topology(worker["environment"]["REDIS_URL"])
+    assert topology is not None and topology.kind == kind
+    for host, _ in topology.nodes:
+        assert host in spec["services"], f"{name}: REDIS_URL names {host}, no service"
+    for service, found in spec["services"].items():
+        if service.startswith("redis-"):
+            command = found["command"]
+            assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+            assert command[command.index("--appendonly") + 1] == "yes"
+
+
+def test_the_cluster_is_created_before_the_workers_start() -> None:
+    spec = compose("docker-compose.cluster.yml")
+    (script,) = spec["services"]["cluster-create"]["command"]
+    assert "--cluster create" in script and "--cluster-replicas 1" in script
+    nodes = [s for s in spec["services"] if s.startswith("redis-")]
+    assert len(nodes) == 6 and all(f"redis-{n}" in nodes for n in range(1, 7))
+    assert spec["services"]["worker"]["depends_on"]["cluster-create"]["condition"] == \
+        "service_completed_successfully"
+
+
+def test_the_sentinels_watch_the_master_the_compose_file_starts() -> None:
+    spec = compose("docker-compose.sentinel.yml")
+    (script,) = spec["services"]["sentinel-1"]["command"]
+    monitor = re.search(r"sentinel monitor (\S+) (\S+) (\d+) (\d+)", script)
+    assert monitor is not None
+    topology = parse_topology(spec["services"]["worker"]["environment"]["REDIS_URL"])
+    assert topology is not None and topology.service == monitor[1]
+    assert monitor[2] in spec["services"]
+    sentinels = [s for s in spec["services"] if s.startswith("sentinel-")]
+    assert int(monitor[4]) <= len(sentinels) // 2 + 1, "a quorum the Sentinels can reach"
+
+
 # -- Kubernetes ----------------------------------------------------------------------------
 def test_k8s_workers_run_the_image_command_with_time_to_stop() -> None:
     pod = deployment()["spec"]["template"]["spec"]
@@ -264,10 +307,11 @@ def environments() -> dict[str, dict[str, str]]:
         image.update(pair.partition("=")[::2] for pair in shlex.split(env))
     service = dict(pair.partition("=")[::2] for value in unit().get("Environment", [])
                    for pair in shlex.split(value))
-    worker = compose()["services"]["worker"]["environment"]
     return {
         "Dockerfile": image,
-        "docker-compose.yml": {k: interpolated(v) for k, v in worker.items()},
+        **{name: {k: interpolated(v) for k, v in
+                  compose(name)["services"]["worker"]["environment"].items()}
+           for name in COMPOSE_FILES},
         "k8s/worker.yaml": k8s,
         "systemd/crawler@.service": service,
         "systemd/env.example": env_file(DEPLOY / "systemd" / "env.example"),
@@ -321,6 +365,13 @@ def test_the_acl_allows_every_command_the_lua_scripts_call() -> None:
     assert called, "no redis.call found in crawler/frontier/lua"
     missing = {name: script for name, script in called.items() if name not in allowed}
     assert missing == {}, f"deploy/redis-acl.conf lacks these commands: {missing}"
+
+
+def test_the_acl_allows_what_a_cluster_or_sentinel_client_sends() -> None:
+    allowed = {rule[1:] for rule in acl_rules() if rule.startswith("+")}
+    # detection (INFO), WAIT, the slot map, key specs, the seed mover
+    needed = {"info", "wait", "cluster|slots", "command", "lrem", "srem", "srandmember", "del"}
+    assert needed <= allowed, f"deploy/redis-acl.conf lacks {sorted(needed - allowed)}"
 
 
 def test_the_acl_file_switches_the_default_user_off() -> None:

@@ -12,7 +12,9 @@ from crawler.frontier.formats import (
     ID_LENGTH,
     Entry,
     Lease,
+    from_queued,
     held_by,
+    queued_body,
     request_body,
     split_popped,
 )
@@ -135,3 +137,33 @@ def test_status_counts_leases_through_the_lease_format(client: redis.Redis) -> N
         "3": b"n 0 " + ID + b"s" + JSON, "4": b"n 0 " + ID + b"r" + JSON,
         "5": b"garbage", "6": b"n x " + ID + b"qb.example y"})
     assert leases_by_domain(client, keys, 6) == [("a.example", 2), ("", 1)]
+
+
+@pytest.mark.parametrize(("body", "well_formed"), BODIES)
+@pytest.mark.parametrize("came_back", [True, False])
+def test_a_queued_entry_reads_alike(client: redis.Redis, body: bytes, well_formed: bool,
+                                    came_back: bool) -> None:
+    # A domain's list holds the body without its domain, with its id only if it came
+    # back; leased, it is the whole entry again, under its own id or the one given.
+    domain = Entry.parse(ID + body).domain.encode()
+    queued = (ID if came_back else b"") + queued_body(body)
+    lua_queued, has_id, stored = lua(client, """
+local q = ARGV[1] .. queued_body(ARGV[2])
+return {q, queued_has_id(q) and 1 or 0, from_queued(q, ARGV[3], 77)}""",
+                                     ID if came_back else b"", body, domain)
+    assert (lua_queued, bool(has_id)) == (queued, came_back)
+    if well_formed:
+        assert stored == from_queued(queued, domain.decode(), 77)
+        entry = Entry.parse(stored)
+        assert entry.id == (ID.decode() if came_back else "0000000000000077")
+        assert entry.stored() == body
+        assert not body.startswith(b"q") or len(queued) < len(body) + len(ID)
+
+
+def test_a_domains_queue_keys_are_named_alike(client: redis.Redis) -> None:
+    keys = CrawlKeys("crawl", "t")
+    for domain, priority in [("a.example", 0), ("::1", -3), ("bücher.example", 12), ("", 5)]:
+        named = lua(client, "return {priorities_key(ARGV[1], ARGV[2]), "
+                    "list_key(ARGV[1], ARGV[2], ARGV[3])}", keys.pending, domain, priority)
+        assert named == [keys.domain_priorities(domain).encode(),
+                         keys.pending_list(domain, priority).encode()]

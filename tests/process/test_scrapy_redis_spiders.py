@@ -19,14 +19,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from scrapy import Spider
-from scrapy_redis.spiders import RedisCrawlSpider, RedisSpider
 
 from crawler.commands.demo.site import page_links
-from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
 from tests.conftest import Site, node_env, scrapy_command, wait_all
 
-PROJECT = Path(__file__).resolve().parent / "scrapy_redis_project"
+PROJECT = Path(__file__).resolve().parents[1] / "scrapy_redis_project"
 SWITCH = {"ADDONS": '{"crawler.addon.RedisFrontier": 0}'}
 # scrapy-redis 0.9.1 calls APIs this Scrapy deprecates: its nodes only log the warnings;
 # ours fail on any warning but those of scrapy-redis's RedisPipeline, kept in the project.
@@ -172,30 +169,6 @@ def test_plain_crawl_spider_with_scrapy_redis_settings_gives_the_same_items(
     theirs = bench.theirs("local_crawl", None, "-a", site)
     bench.same_as(theirs, "local_crawl", lambda: finish(
         bench.nodes, bench.crawl("local_crawl", True, "-a", site, **FAST)))
-
-
-class Own(RedisSpider):
-    name = "own"
-    redis_key = "%(name)s:seeds"
-
-
-class Default(RedisCrawlSpider):
-    name = "default"
-
-
-class Plain(Spider):
-    name = "plain"
-
-
-def test_the_seeds_key_is_the_one_the_spider_reads() -> None:
-    assert CrawlKeys.for_spider("crawl", Own, None).start_urls == "own:seeds"
-    assert CrawlKeys.for_spider("crawl", Own, "x:%(name)s").start_urls == "own:seeds"
-    assert CrawlKeys.for_spider("crawl", Default, None).start_urls == "default:start_urls"
-    assert CrawlKeys.for_spider("crawl", Default, "x:%(name)s").start_urls == "x:default"
-    assert CrawlKeys.for_spider("crawl", Plain, None).start_urls == "crawl:{plain}:start_urls"
-    assert CrawlKeys.for_spider("crawl", Plain, "x:%(name)s").start_urls == "x:plain"
-    assert [is_scrapy_redis_spider(s) for s in (Own, Default, Plain, Own())] == [
-        True, True, False, True]
 
 
 def test_status_and_the_dashboard_count_the_seeds_on_the_spiders_key(

@@ -34,6 +34,7 @@ from crawler.node.engine import EngineSlot, engine_slot
 from crawler.node.scheduler import RedisScheduler
 from crawler.redis import connection
 from crawler.redis.keys import CrawlKeys
+from tests import helpers
 from tests.helpers import queue_raw
 
 KEYS = CrawlKeys("crawl", "units")
@@ -166,7 +167,7 @@ def urls(count: int) -> list[str]:
 
 
 def queued(client: redis.Redis) -> int:
-    return sum(int(client.zcard(k)) for k in client.scan_iter(KEYS.domain_queue("*")))
+    return helpers.queued(client, KEYS)
 
 
 def stat(client: redis.Redis, name: str) -> int:

@@ -15,14 +15,15 @@ import redis
 import redis.asyncio
 from scrapy.settings import Settings
 
-from crawler.errors import ConfigError
-from crawler.frontier.exchange import Frontier, Outgoing, Push
+from crawler.frontier.exchange import Frontier
 from crawler.frontier.fingerprints import BloomLayout, ExactLayout, describe
 from crawler.frontier.formats import KIND_REQUEST, KIND_SEED, Entry
 from crawler.frontier.limits import DomainLimits, Politeness
+from crawler.frontier.round import Outgoing, Push
 from crawler.node.config import FrontierConfig
 from crawler.ops.status_model import crawl_status
 from crawler.redis.keys import CrawlKeys
+from tests.helpers import queued
 
 KEYS = CrawlKeys("crawl", "t")
 DOMAIN = "t.example"
@@ -104,11 +105,6 @@ def test_batches_past_a_scripts_unpack_limit_lose_nothing(redis_url: str,
     assert client.hlen(KEYS.leased) == 0 and client.zcount(KEYS.deadlines, "-inf", "(inf") == 0
 
 
-def test_a_batch_size_below_one_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match="SCHEDULER_BATCH_SIZE=0"):
-        FrontierConfig.from_settings(Settings({"SCHEDULER_BATCH_SIZE": 0}))
-
-
 @pytest.mark.parametrize(("order", "expected"), [
     ("priority", ["high1", "high2", "low1", "low2"]),
     ("fifo", ["low1", "high1", "low2", "high2"]),
@@ -130,7 +126,7 @@ def test_popped_entries_are_leased_until_acked_by_their_node(redis_url: str,
         await f.exchange(Outgoing(pushes=[push("a"), push("b")]))
         return [e.id for e in (await f.exchange(Outgoing(pop=2))).popped]
     ids = run(redis_url, pop, node="n1")
-    assert client.hlen(KEYS.leased) == 2 and client.zcard(KEYS.domain_queue(DOMAIN)) == 0
+    assert client.hlen(KEYS.leased) == 2 and queued(client, KEYS, DOMAIN) == 0
 
     async def ack(f: Frontier) -> int:
         return (await f.exchange(Outgoing(acks=ids))).acked
@@ -280,7 +276,7 @@ def test_an_entry_that_keeps_failing_becomes_a_dead_letter_with_its_history(
             rounds.append((len(popped), got.poisoned))
         return rounds
     assert run(redis_url, body) == [(2, 0), (2, 0), (2, 1)]
-    assert client.zcard(KEYS.domain_queue(DOMAIN)) == 1 and client.hlen(KEYS.leased) == 0
+    assert queued(client, KEYS, DOMAIN) == 1 and client.hlen(KEYS.leased) == 0
     (letter,) = [json.loads(d) for d in client.lrange(KEYS.dead, 0, -1)]
     assert letter["entry"] == f"q{DOMAIN} poison"
     assert letter["reason"] == "poison: failed 3 times, last: ValueError: try 2"
@@ -297,17 +293,6 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
         await f.exchange(Outgoing(acks=[entry.id]))
     run(redis_url, body)
     assert client.hlen(KEYS.attempts) == 0 and client.llen(KEYS.dead) == 0
-
-
-@pytest.mark.parametrize(("bits", "bucket", "field"), [
-    (0, "all", bytes(range(12))),
-    (12, "000", bytes(range(1, 12))),
-    (16, "0001", bytes(range(2, 12))),
-    (20, "00010", bytes(range(2, 12))),
-])
-def test_fingerprint_layout_keeps_96_bits(bits: int, bucket: str, field: bytes) -> None:
-    key, got = ExactLayout(KEYS, bits).locate(bytes(range(20)))
-    assert (key, got) == (KEYS.seen_bucket(bucket), field)
 
 
 def test_a_node_silent_for_an_hour_is_forgotten(redis_url: str, client: redis.Redis) -> None:
@@ -461,11 +446,3 @@ def test_a_queue_of_an_earlier_version_is_moved_into_domain_queues(
     assert sorted(d for d, _ in popped) == ["::1", "a.example", "b.example", "not"]
     assert ("not", "json") in popped
     assert client.exists(KEYS.queue) == 0 and client.hget(KEYS.stats, "queued") == b"0"
-
-
-def test_an_earlier_versions_entry_elsewhere_keeps_its_whole_request() -> None:
-    # Leased or retried when the version changed: no domain, and a space inside its JSON
-    # must not be read as the end of one.
-    raw = b'0000000000000001r{"url":"http://a.example/","meta":{"shelf":"Home & Garden"}}'
-    entry = Entry.parse(raw)
-    assert (entry.domain, entry.payload) == ("", raw[17:])

@@ -65,7 +65,7 @@ return {stored, dups}
 """
 
 
-BEFORE = Script("store_items before", BEFORE_LUA)  # run by EVALSHA, as the real one
+BEFORE = Script("store_items before", BEFORE_LUA)  # run by EVALSHA, as the real one was
 
 
 class BeforeItemStore(ItemStore):
@@ -104,6 +104,7 @@ async def store_all(url: str, variant: str, items: list[dict[str, Any]],
     client = redis.asyncio.Redis.from_url(url)
     try:
         records = await open_records(client, KEYS, 16)
+        await client.script_load(BEFORE.text)  # not among the scripts Script.run reloads
         store = (BeforeItemStore if variant == "before" else ItemStore)(client, records, "url")
         for start in range(0, len(items), concurrency):
             await asyncio.gather(*(store.add(i) for i in items[start:start + concurrency]))

@@ -91,7 +91,8 @@ def pipeline(variant: str, dsn: str, table: str) -> Any:
     if variant == NAIVE:
         return OneInsertPerItem(dsn, ItemTable((table,)))
     settings = Settings({"POSTGRES_DSN": dsn, "POSTGRES_TABLE": table,
-                         "POSTGRES_BATCH_SIZE": variant, "POSTGRES_CLOSE_TIMEOUT": 3600})
+                         "POSTGRES_BATCH_SIZE": variant, "POSTGRES_CLOSE_TIMEOUT": 3600,
+                         "ITEMS_TRIM_COMMITTED": False})  # no Redis here: PostgreSQL alone
     stats = MemoryStatsCollector(get_crawler())
     return PostgresPipeline(PostgresConfig.from_settings(settings), dsn,
                             ItemsConfig.from_settings(settings),

@@ -21,9 +21,12 @@ _CHUNK = 500  # keys a single UNLINK deletes
 
 def _selected(scanned: Iterable[bytes], seeds_exist: bool, keys: CrawlKeys,
               keep: Iterable[str] = ()) -> list[str]:
-    """The keys a SCAN of the crawl's pattern found, its seeds key if it exists, less ``keep``."""
+    """The keys a SCAN of the crawl's pattern found, its seeds key if it exists, less ``keep``
+    (a name ending in ``:`` keeps every key it begins)."""
     found = {k.decode() for k in scanned} | ({keys.start_urls} if seeds_exist else set())
-    return sorted(found - set(keep))
+    kept = set(keep)
+    prefixes = tuple(k for k in kept if k.endswith(":"))
+    return sorted(k for k in found - kept if not k.startswith(prefixes))
 
 
 def _chunks(doomed: list[str]) -> list[list[str]]:
@@ -57,4 +60,5 @@ async def delete_crawl_async(client: redis.asyncio.Redis, keys: CrawlKeys,
 
 def kept_after_finish(keys: CrawlKeys) -> list[str]:
     """The keys that outlive a finished crawl with ``SCHEDULER_PERSIST = False``."""
-    return [keys.items, keys.item_keys, keys.stats, keys.dead, keys.start_urls]
+    return [keys.items, keys.item_keys, keys.item_records, keys.stats, keys.dead,
+            keys.start_urls]

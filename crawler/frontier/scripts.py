@@ -93,9 +93,10 @@ async def execute(client: Any, queue: Callable[[Any], object],
     return replies[:-1], None
 
 
-def _read(name: str) -> Script:
-    """The script ``lua/<name>.lua``, after the helpers of ``lua/lib.lua``."""
-    return Script(name, (LUA_DIR / "lib.lua").read_text() + (LUA_DIR / f"{name}.lua").read_text())
+def _read(name: str, *helpers: str) -> Script:
+    """The script ``lua/<name>.lua``, after the helpers of ``lua/lib.lua`` and ``helpers``."""
+    parts = ["lib", *helpers, name]
+    return Script(name, "".join((LUA_DIR / f"{part}.lua").read_text() for part in parts))
 
 
 PUSH = _read("push")
@@ -103,10 +104,11 @@ POP = _read("pop")
 RELEASE = _read("release")
 RENEW = _read("renew")
 HEARTBEAT = _read("heartbeat")
-STORE_ITEMS = _read("store_items")
+STORE_ITEMS = _read("store_items", "item_records")
+TRIM_ITEMS = _read("trim_items", "item_records")
 MIGRATE = _read("migrate")
 ROBOTS = _read("robots")
-ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, MIGRATE, ROBOTS)
+ALL = (PUSH, POP, RELEASE, RENEW, HEARTBEAT, STORE_ITEMS, TRIM_ITEMS, MIGRATE, ROBOTS)
 
 
 async def load(client: Any) -> None:

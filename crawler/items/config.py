@@ -15,6 +15,7 @@ from crawler.setting_values import SettingValues
 
 DEFAULTS: dict[str, Any] = {
     "ITEM_KEY_FIELD": "url",
+    "ITEMS_TRIM_COMMITTED": True,
     "POSTGRES_DSN": None,
     "POSTGRES_TABLE": "crawl_items",
     "POSTGRES_BATCH_SIZE": 500,
@@ -22,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "POSTGRES_CLOSE_TIMEOUT": 10.0,
 }
 FLUSH_DELAY = "SCHEDULER_FLUSH_DELAY"  # the node's setting the item store's gathering follows
+BUCKET_BITS = "FINGERPRINT_BUCKET_BITS"  # the item records are bucketed as the fingerprints
 
 
 @dataclass(frozen=True)
@@ -30,15 +32,22 @@ class ItemsConfig:
 
     key_field: str  # the item store keeps one item per value of this field
     gather_seconds: float  # how long a write waits for more items
+    bucket_bits: int  # the item records' buckets when a crawl stores its first item
+    trim_committed: bool  # a durable store's committed items leave the stream
 
     @classmethod
     def from_settings(cls, settings: BaseSettings,
                       environ: Mapping[str, str] | None = None) -> ItemsConfig:
         """Build it from Scrapy settings and the environment; ``ConfigError`` if bad."""
-        values = SettingValues(settings, {**DEFAULTS, FLUSH_DELAY: NODE_DEFAULTS[FLUSH_DELAY]},
-                               environ)
+        values = SettingValues(settings, {**DEFAULTS, FLUSH_DELAY: NODE_DEFAULTS[FLUSH_DELAY],
+                                          BUCKET_BITS: NODE_DEFAULTS[BUCKET_BITS]}, environ)
+        bits = int(values.number(BUCKET_BITS, 0))
+        if bits > 24 or bits % 4:
+            raise ConfigError(f"{values.where(BUCKET_BITS)}={bits} must be a multiple of 4 "
+                              "from 0 to 24")
         return cls(key_field=str(values.get("ITEM_KEY_FIELD")),
-                   gather_seconds=QUIET_FLUSHES * values.number(FLUSH_DELAY, 0))
+                   gather_seconds=QUIET_FLUSHES * values.number(FLUSH_DELAY, 0),
+                   bucket_bits=bits, trim_committed=values.flag("ITEMS_TRIM_COMMITTED"))
 
 
 def _check_dsn(dsn: str, where: str) -> None:

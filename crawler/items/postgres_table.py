@@ -148,10 +148,11 @@ def bad_data(exc: BaseException) -> bool:
 
 
 async def backfill(config: PostgresConfig, key_field: str, keys: CrawlKeys, client: redis.Redis,
-                   since: str, progress: Callable[[int, str], None]) -> None:
+                   since: str, progress: Callable[[int, str], None], trim: bool) -> None:
     """Upsert the Redis item store's items after cursor ``since`` into the table, in
     batches, keyed by ``key_field`` (``ITEM_KEY_FIELD``); ``progress(items so far,
-    cursor)`` after each batch is committed. (Run by
+    cursor)`` after each batch is committed, and with ``trim`` the batch then leaves the
+    Redis stream. (Run by
     ``scrapy export``, alone on its loop: the blocking Redis reads block nobody.)"""
     assert config.dsn is not None
     table = ItemTable(config.table)
@@ -164,5 +165,7 @@ async def backfill(config: PostgresConfig, key_field: str, keys: CrawlKeys, clie
             rows = {stream.item_key(item, key_field): to_row(item)
                     for _, item in chunk}
             await table.upsert(conn, keys.crawl, rows.items())
+            if trim:
+                stream.trim_ids(client, keys, [stream_id for stream_id, _ in chunk])
             done += len(chunk)
             progress(done, chunk[-1][0])

@@ -9,7 +9,10 @@ sees is already kept in the crawl's Redis item store: while PostgreSQL is down, 
 wait in a bounded local buffer (then the crawl waits) and are retried; a node that stops
 with items unwritten says how many and how to load them from Redis
 (``scrapy export NAME --postgres --since CURSOR``, which runs
-``crawler.items.postgres_table.backfill``).
+``crawler.items.postgres_table.backfill``). With ``ITEMS_TRIM_COMMITTED`` (the default)
+the items of each committed batch leave the Redis stream (their once-only records stay):
+Redis holds what is not committed yet. A crash between commit and trim leaves extra items
+in Redis, never fewer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 import psycopg
 import redis
 from itemadapter import ItemAdapter
+from redis.asyncio import Redis as AsyncRedis
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
@@ -44,6 +48,7 @@ from crawler.items.postgres_table import (
     scrub,
     to_row,
 )
+from crawler.items.records import ItemRecords, open_records
 from crawler.redis import connection
 from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
@@ -75,6 +80,8 @@ class PostgresPipeline:
         self._writer: asyncio.Task[None] | None = None
         self._down_since: float | None = None
         self._warned = 0.0
+        self._redis: AsyncRedis | None = None
+        self._records: ItemRecords | None = None  # set when committed items are trimmed
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PostgresPipeline:
@@ -91,6 +98,10 @@ class PostgresPipeline:
     async def open_spider(self) -> None:
         """Connect and create the table; if PostgreSQL cannot be used yet, say why and go on
         (the items wait for it)."""
+        if self.items.trim_committed:
+            self._redis = await connection.async_client(self.redis,
+                                                        connection.resolve_url(self.redis))
+            self._records = await open_records(self._redis, self.keys, self.items.bucket_bits)
         try:
             await asyncio.wait_for(self._connect(), WRITE_TIMEOUT)
         except Exception as exc:
@@ -164,28 +175,33 @@ class PostgresPipeline:
             for key, row in batch:  # a newer copy that came meanwhile stays to be written
                 if self.pending.get(key) is row:
                     del self.pending[key]
-            self.stats.inc_value("postgres/items_written", len(batch) - refused)
+            self.stats.inc_value("postgres/items_written", len(batch) - len(refused))
+            if self._redis is not None and self._records is not None:
+                await stream.trim_committed(
+                    self._redis, self._records,
+                    [bytes.fromhex(key) for key, _ in batch if key not in refused],
+                    f"PostgreSQL at {self.where}")
             if len(self.pending) < self.config.buffer_items:
                 self.space.set()
 
-    async def _upsert(self, batch: list[tuple[str, Row]]) -> int:
-        """Write the batch; if its data is refused, each item alone. Returns how many items
-        were refused (they stay in the Redis item store only)."""
+    async def _upsert(self, batch: list[tuple[str, Row]]) -> set[str]:
+        """Write the batch; if its data is refused, each item alone. Returns the keys of the
+        items refused (they stay in the Redis item store only)."""
         conn = await self._connect()
         try:
             await self.table.upsert(conn, self.keys.crawl, batch)
-            return 0
+            return set()
         except Exception as exc:
             if not bad_data(exc):
                 raise
-        refused = 0
+        refused: set[str] = set()
         for key, row in batch:  # find the items refused, write the others
             try:
                 await self.table.upsert(conn, self.keys.crawl, [(key, row)])
             except Exception as exc:
                 if not bad_data(exc):
                     raise
-                refused += 1
+                refused.add(key)
                 self.stats.inc_value("postgres/items_refused")
                 logger.error("PostgreSQL refused the item %s (%s): %s; it stays in the Redis "
                              "item store only", key, row[0], scrub(exc, self.dsn))
@@ -208,7 +224,10 @@ class PostgresPipeline:
         command = f"scrapy export {self.keys.crawl} --postgres"
         try:
             client = await connection.async_client(self.redis, connection.resolve_url(self.redis))
-            cursor, missing = await stream.locate(client, self.keys, list(self.pending))
+            records = self._records or await open_records(client, self.keys,
+                                                          self.items.bucket_bits)
+            cursor, missing = await stream.locate(client, records,
+                                                  [bytes.fromhex(k) for k in self.pending])
         except (CrawlerError, redis.RedisError, OSError) as exc:
             logger.error("%d items were not written to PostgreSQL at %s before this node "
                          "stopped; they are kept in the Redis item store %s. Load them with: "

@@ -229,3 +229,9 @@ class CrawlKeys:
     def item_keys(self) -> str:
         """Hash: item key -> stream id, which keeps the item store idempotent."""
         return self._key("item_keys")
+
+    @property
+    def item_records(self) -> str:
+        """Prefix of the item records: ``<item_records><hex>`` is a hash of compact item keys
+        (``crawler.items.records``), ``<item_records>layout`` their layout."""
+        return self._key("item_keys:")

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 import redis.asyncio
 
+from crawler.items.records import ItemRecords
 from crawler.items.stream import START, ItemStore
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import ROOT, Site, node_env, run_scrapy, scrapy_command, start_node
@@ -22,6 +23,7 @@ from tests.contract.test_item_store import pages, store
 from tests.helpers import expected_titles
 
 KEYS = CrawlKeys("crawl", "site")
+RECORDS = ItemRecords(KEYS, 16)
 
 
 def export(redis_url: str, target: Path, since: str | None = None) -> tuple[str, str]:
@@ -132,7 +134,7 @@ def test_an_item_that_is_not_utf8_is_stored_and_exported(redis_url: str, client:
     async def add() -> None:
         async_client = redis.asyncio.Redis.from_url(redis_url)
         try:
-            store = ItemStore(async_client, KEYS, "url")
+            store = ItemStore(async_client, RECORDS, "url")
             await asyncio.wait_for(store.add({"url": "https://a.test/x", "text": "a\udcffb"}), 10)
         finally:
             await async_client.aclose()

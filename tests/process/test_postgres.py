@@ -154,7 +154,8 @@ def test_a_crawl_lands_every_page_exactly_once(redis_url: str, client: redis.Red
         assert row["item_key"] == item_key(row["item"], "url")
         assert row["url"] == row["item"]["url"]
         assert row["fetched_at"].isoformat() == row["item"]["fetched_at"]
-    assert client.xlen(KEYS.items) == small_site.pages
+    assert client.xlen(KEYS.items) == 0  # every item committed: trimmed from Redis
+    assert client.hget(KEYS.stats, "items") == str(small_site.pages).encode()
     assert f"Items of crawl 'site' go to PostgreSQL at {describe(dsn)}, table crawl_items" in text
     secret = str(conninfo_to_dict(dsn)["password"])
     assert PASSWORD not in text and f":{secret}@" not in text and f"={secret}" not in text
@@ -171,7 +172,8 @@ def test_a_recrawl_updates_rows(redis_url: str, client: redis.Redis, small_site:
                      "fetched_at = fetched_at - interval '1 day'")
     assert run_scrapy(redis_url, "reset", "site", "--yes").returncode == 0  # a new crawl
     (tmp_path / "again").mkdir()
-    crawl(redis_url, small_site, tmp_path / "again", POSTGRES_DSN=dsn)
+    crawl(redis_url, small_site, tmp_path / "again", POSTGRES_DSN=dsn,
+          ITEMS_TRIM_COMMITTED="False")  # kept in Redis, to compare
 
     again = {item_key(json.loads(fields[b"item"]), "url"): json.loads(fields[b"item"])
              for _, fields in client.xrange(KEYS.items)}
@@ -221,10 +223,11 @@ def test_a_node_stopping_with_items_unwritten_says_how_to_load_them(
     assert message is not None, text[-3000:]
     assert int(message[1]) == small_site.pages
     assert PASSWORD not in text
+    last = client.xrevrange(KEYS.items, count=1)[0][0].decode()
     loaded = run_scrapy(redis_url, *message[2].split()[1:], settings={"POSTGRES_DSN": dsn})
     assert loaded.returncode == 0, loaded.stderr
     assert f"Upserted {small_site.pages} items of crawl 'site'" in loaded.stdout
-    last = client.xrevrange(KEYS.items, count=1)[0][0].decode()
+    assert client.xlen(KEYS.items) == 0  # committed, so trimmed
     assert loaded.stdout.strip().splitlines()[-1].startswith(f"Next cursor: {last} ")
     assert titles(rows(dsn)) == sorted(expected_titles(small_site.pages).elements())
 

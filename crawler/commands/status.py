@@ -33,7 +33,8 @@ COUNTERS = (("state", "state"), ("queued", "queued"), ("in progress (leased)", "
             ("fingerprints", "fingerprints"), ("duplicates dropped", "duplicates_dropped"),
             ("requests done", "done"), ("leases reclaimed", "reclaimed"),
             ("callback failures", "failed_attempts"), ("poison requests", "poisoned"),
-            ("items stored", "items"), ("dead letters", "dead_letters"),
+            ("items stored", "items"), ("items kept in Redis", "items_in_redis"),
+            ("dead letters", "dead_letters"),
             ("pages/min", "pages_per_minute"))
 
 

@@ -172,6 +172,9 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     rows = [_node_row(k, v, now, config.node_timeout) for k, v in sorted(nodes.items())]
     alive = [r for r in rows if r["alive"]]
     history = [s for s in map(Sample.parse, series) if s is not None]
+    kept = items  # in the stream now: a durable store's commits are trimmed from it
+    items = max(counts.get("items", 0), kept)  # stored in all (the counter store_items.lua
+    # keeps; a crawl begun before it counted shows what its stream holds)
     current = Sample(now, counts.get("queued", 0), leased, seeds, counts.get("done", 0), items)
     busiest = leases_by_domain(client, keys, leased) if leased else []
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
@@ -194,6 +197,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
         "failed_attempts": counts.get("failed", 0),
         "poisoned": counts.get("poisoned", 0),
         "items": items,
+        "items_in_redis": kept,
         "dead_letters": dead,
         "pages_per_minute": ppm,
         "eta_seconds": eta,

@@ -156,6 +156,8 @@ def test_a_crawl_lands_every_page_exactly_once(redis_url: str, client: redis.Red
         assert row["fetched_at"].isoformat() == row["item"]["fetched_at"]
     assert client.xlen(KEYS.items) == 0  # every item committed: trimmed from Redis
     assert client.hget(KEYS.stats, "items") == str(small_site.pages).encode()
+    status = json.loads(run_scrapy(redis_url, "status", "site", "--json").stdout)
+    assert (status["items"], status["items_in_redis"]) == (small_site.pages, 0)
     assert f"Items of crawl 'site' go to PostgreSQL at {describe(dsn)}, table crawl_items" in text
     secret = str(conninfo_to_dict(dsn)["password"])
     assert PASSWORD not in text and f":{secret}@" not in text and f"={secret}" not in text

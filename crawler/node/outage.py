@@ -14,6 +14,10 @@ from crawler.redis.connection import redact
 logger = logging.getLogger("crawler.node.exchange_loop")  # where users have always seen it
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+# A Redis Cluster moving a slot between masters (a reshard): redis-py gave up following its
+# redirections ("TTL exhausted."), or a script refused to start (frontier lua/lib.lua).
+SLOT_MOVING = (redis.exceptions.TryAgainError, redis.exceptions.AskError)
+SLOT_MOVING_SAYS = ("TTL exhausted.", "Script attempted to access a non local key")
 MAX_BACKOFF = 10.0
 
 
@@ -43,6 +47,10 @@ class Outage:
         if isinstance(exc, CONNECTION_ERRORS):
             logger.error("Redis at %s unreachable (%s); retrying with backoff, nothing is "
                          "dropped", redact(self.url), exc)
+        elif isinstance(exc, SLOT_MOVING) or str(exc).startswith(SLOT_MOVING_SAYS):
+            logger.warning("Redis at %s: a slot of the crawl is moving between cluster "
+                           "masters (%s); the round will be sent again, nothing is dropped",
+                           redact(self.url), exc)
         else:
             logger.error("Redis at %s refused a batch: %s; retrying with backoff, nothing is "
                          "dropped", redact(self.url), exc)

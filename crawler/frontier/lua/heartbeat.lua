@@ -17,6 +17,8 @@
 -- ARGV[7] idle timeout (s): the crawl may end once every live node was idle this long
 -- A node keeps the crawl from ending until min(idle since + idle timeout, beat + node
 -- timeout) (busy: beat + node timeout); the crawl may end when the latest of these is past.
+-- Every key it uses is in KEYS and none is emptied then used again: Redis checks them
+-- before it runs, so it needs no lib.lua fail_if_slot_moving.
 -- Returns {server time, queued, leased, seeds waiting, enqueued ever, control ("" running,
 --          "paused", "stopped"), latest busy-until ("-inf": no node)}.
 local FORGET_MAX = 16

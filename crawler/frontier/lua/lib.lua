@@ -108,6 +108,18 @@ local function call_chunked(command, key, values)
   end
 end
 
+-- On a Redis Cluster, a script may only use keys its node holds while its slot moves
+-- (SETSLOT MIGRATING/IMPORTING): Redis checks every command a script runs, fails the script
+-- at the first key that is missing (a domain's list already moved, a new domain, or one
+-- this script just emptied) and keeps the writes made before. A script that builds key
+-- names calls this before its first write: it reads a key that never exists, with one of
+-- its KEYS (`key`: the importing node refuses a missing key only among several), so that
+-- while the slot moves the script fails having changed nothing, and runs again once the
+-- slot has moved. Elsewhere it reads one missing key: nothing.
+local function fail_if_slot_moving(key)
+  redis.call('EXISTS', key, key .. ' ~ never exists: fails the script while its slot moves')
+end
+
 -- Queue entries (queued forms, in their order) in domain d's list of priority p (an
 -- integer): at its back, or at its front ("LPUSH": the last one first).
 local function enqueue(prefix, d, p, entries, command)

@@ -11,7 +11,9 @@
 --         (priority 0: the scores only kept the order)
 -- ARGV[4] "1" if the stats' "queued" should count the entries moved (the single queue and
 --         the retry set), "0" if it counts them already (a domain's queue)
+-- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
 -- Returns how many entries moved (0: none left).
+fail_if_slot_moving(KEYS[2])
 local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[2]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6

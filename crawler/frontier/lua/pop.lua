@@ -41,6 +41,8 @@
 --          node more than the script costs Redis). Times are capped at MAX_SECONDS.
 -- Entries taken from a queue are leased before the script takes any other: one HSET and
 -- one ZADD for each domain's share (and for the seeds).
+-- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
+fail_if_slot_moving(KEYS[1])
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6

@@ -3,6 +3,7 @@
 -- acknowledged without its children saved (a node whose children span several push
 -- scripts sends the acknowledgements only once every one of them is saved). Its first
 -- write, INCRBY, is refused when Redis is out of memory, and then nothing happens at all.
+-- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
 -- A request is queued in its domain's list of its priority, in its queued form (lib.lua:
 -- no id, which pop.lua gives it, no domain, which the key names): "priority" order
 -- queues it at the back of the list of its priority, "fifo" at the back and "lifo" at the
@@ -46,6 +47,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local today = math.floor((tonumber(t[1]) - 1735689600) / 86400)
 local prefix = ARGV[6]
 local n = tonumber(ARGV[7])
+fail_if_slot_moving(KEYS[1])
 redis.call('INCRBY', KEYS[2], 0)  -- the first write: refused when out of memory
 
 local function first_time(key, field, force)

@@ -13,7 +13,9 @@
 --   "expired" reclaim up to ARGV[3] entries whose lease deadline passed; ARGV[4] = max attempts
 -- A failed or expired entry is an attempt; at max attempts it goes to the dead letters
 -- with its history instead of back to the queue (a poison request).
+-- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
 -- Returns {entries put back, entries dead-lettered}
+fail_if_slot_moving(KEYS[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local prefix = ARGV[1]

@@ -34,6 +34,7 @@ from crawler.items.config import ItemsConfig, PostgresConfig
 from crawler.items.postgres_table import describe
 from crawler.items.stream import item_key
 from crawler.pipelines.postgres import PostgresPipeline
+from crawler.redis import connection
 from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
 from tests.conftest import Site, free_port, run_scrapy, start_node, wait_all
@@ -273,12 +274,15 @@ def test_refused_items_are_logged_and_the_rest_written(dsn: str, redis_url: str,
         pipeline = PostgresPipeline(config, config.dsn, ItemsConfig.from_settings(crawler.settings),
                                     RedisConfig.from_settings(crawler.settings), KEYS, stats,
                                     lambda: False)
-        await pipeline.open_spider()
-        for item in batch[:3]:
-            assert await pipeline.process_item(item) is item
-        await asyncio.sleep(0.5)  # written: the last item comes in a batch of its own
-        await pipeline.process_item(batch[3])
-        await pipeline.close_spider()
+        try:
+            await pipeline.open_spider()
+            for item in batch[:3]:
+                assert await pipeline.process_item(item) is item
+            await asyncio.sleep(0.5)  # written: the last item comes in a batch of its own
+            await pipeline.process_item(batch[3])
+            await pipeline.close_spider()
+        finally:  # the process's shared Redis clients (a node's scheduler closes them last)
+            await connection.close_async_clients()
 
     with caplog.at_level(logging.INFO, logger="crawler.pipelines.postgres"):
         asyncio.run(run())

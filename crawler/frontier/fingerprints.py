@@ -36,6 +36,13 @@ BITMAP_BYTES = 2 * 1024 * 1024 - 64  # with Redis's string header: jemalloc's 2 
 EPOCH = 1735689600  # 2025-01-01: exact fingerprints record the day they were seen since
 
 
+def bucket_name(digest: bytes, bucket_bits: int) -> str:
+    """The name of the bucket of ``digest`` (a fingerprint, or an item's key): the hex of
+    its first ``bucket_bits`` bits, ``all`` when there are none."""
+    digits = bucket_bits // 4
+    return digest[:(digits + 1) // 2].hex()[:digits] if digits else "all"
+
+
 @dataclass(frozen=True)
 class ExactLayout:
     """Maps a fingerprint to its bucket key and field."""
@@ -51,9 +58,8 @@ class ExactLayout:
 
     def locate(self, fingerprint: bytes) -> tuple[str, bytes]:
         """The bucket key and the field that record ``fingerprint``."""
-        digits = self.bucket_bits // 4
-        bucket = fingerprint[:(digits + 1) // 2].hex()[:digits] if digits else "all"
-        return self.keys.seen_bucket(bucket), fingerprint[self.bucket_bits // 8:KEPT_BYTES]
+        return (self.keys.seen_bucket(bucket_name(fingerprint, self.bucket_bits)),
+                fingerprint[self.bucket_bits // 8:KEPT_BYTES])
 
     def known(self, client: Any, fingerprints: list[bytes]) -> list[bool]:
         """Which fingerprints are recorded, and recently enough not to be re-crawled

@@ -18,7 +18,8 @@ from itemadapter import ItemAdapter
 from scrapy.extensions.feedexport import FeedExporter, FeedSlot
 from scrapy.utils.defer import ensure_awaitable
 
-from crawler.items.records import KEPT_BYTES, digest
+from crawler.frontier.fingerprints import KEPT_BYTES
+from crawler.items.records import digest
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ records still count (an item recorded there is stored), read by the same scripts
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ from typing import Any
 
 import redis.asyncio
 
+from crawler.frontier.fingerprints import KEPT_BYTES, bucket_name
 from crawler.redis.keys import CrawlKeys
 
-KEPT_BYTES = 12
-NAMES_CACHED = 2**16  # bucket names an ItemRecords keeps made
+LAYOUT = "layout"  # <item_records>layout: the JSON layout; never a bucket (not hex)
 
 
 def digest(item: dict[str, Any], key_field: str) -> bytes:
@@ -43,8 +42,6 @@ class ItemRecords:
 
     keys: CrawlKeys
     bucket_bits: int
-    _names: dict[bytes, str] = dataclasses.field(default_factory=dict, repr=False,
-                                                 compare=False)  # head bytes -> bucket
 
     @property
     def field_offset(self) -> int:
@@ -53,14 +50,7 @@ class ItemRecords:
 
     def bucket(self, key: bytes) -> str:
         """The bucket key that records the item with digest ``key``."""
-        head = key[:(self.bucket_bits + 4) // 8]  # the bytes its name is made of
-        name = self._names.get(head)
-        if name is None:
-            digits = self.bucket_bits // 4
-            name = self.keys.item_records + (head.hex()[:digits] if digits else "all")
-            if len(self._names) < NAMES_CACHED:
-                self._names[head] = name
-        return name
+        return self.keys.item_records + bucket_name(key, self.bucket_bits)
 
     def field(self, key: bytes) -> bytes:
         """The field that records ``key`` in its bucket."""
@@ -97,6 +87,3 @@ async def open_records(client: redis.asyncio.Redis, keys: CrawlKeys,
     pipe.get(keys.item_records + LAYOUT)
     _, recorded = await pipe.execute()
     return ItemRecords(keys, int(json.loads(recorded)["bucket_bits"]))
-
-
-LAYOUT = "layout"  # <item_records>layout: the JSON layout; never a bucket (not hex)

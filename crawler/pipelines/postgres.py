@@ -61,6 +61,9 @@ class PostgresPipeline:
     ``process_item`` returns once the item is in the local buffer (the item is kept in
     Redis already), and waits only while the buffer is full."""
 
+    trims_committed = True  # it trims from Redis what it commits (the item store's FEEDS
+    # trim stands aside for it)
+
     def __init__(self, config: PostgresConfig, dsn: str, items: ItemsConfig, redis: RedisConfig,
                  keys: CrawlKeys, stats: StatsCollector, stopping: Callable[[], bool]) -> None:
         """``dsn``: ``config.dsn``, given (the pipeline is off without one)."""

@@ -47,7 +47,6 @@ class RedisItemStorePipeline:
                        CrawlKeys(redis.key_prefix, crawler.spidercls.name, redis.start_urls_key),
                        crawler)
         crawler.signals.connect(pipeline.follow_feeds, signals.spider_opened)
-        crawler.signals.connect(pipeline.item_scraped, signals.item_scraped)
         return pipeline
 
     async def open_spider(self) -> None:
@@ -69,8 +68,8 @@ class RedisItemStorePipeline:
             return
         assert self.crawler.engine is not None
         pipelines = self.crawler.engine.scraper.itemproc.middlewares
-        if any(type(p).__name__ == "PostgresPipeline" for p in pipelines):
-            return
+        if any(getattr(p, "trims_committed", False) for p in pipelines):
+            return  # (PostgresPipeline: it trims what it commits)
         whole = [uri for uri, options in exporter.feeds.items()
                  if not options["batch_item_count"]]
         if whole:
@@ -80,10 +79,9 @@ class RedisItemStorePipeline:
                            ", ".join(whole))
         self.feeds = FeedTrim(exporter, self.items.key_field, self._trim_stored)
         self.feeds.adopt_slots()
-
-    def item_scraped(self, item: Any) -> None:
-        if self.feeds is not None:
-            self.feeds.item_scraped(item)
+        # (connected after the FeedExporter's own handler, as FeedTrim needs; only when
+        # there are feeds to follow, so that other crawls pay nothing an item)
+        self.crawler.signals.connect(self.feeds.item_scraped, signals.item_scraped)
 
     async def _trim_stored(self, digests: list[bytes]) -> None:
         assert self.store is not None

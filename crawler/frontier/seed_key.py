@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.crc import key_slot
 
+from crawler.frontier import scripts
 from crawler.redis import durability
 from crawler.redis.keys import CrawlKeys
 
@@ -42,33 +43,36 @@ class SeedMover:
         """Move up to ``BATCH`` seeds; how many. Raises redis-py's errors (nothing is lost:
         what was copied and not removed is copied again)."""
         client, target = self.client, self.keys.own_start_urls
+        kind = (await client.type(self.source)).decode()
+        if kind not in ("list", "set", "zset"):  # nothing there: one read, no lock
+            self.more = False
+            return 0
         if not await client.set(self.keys.seeds_lock, self.node_id, nx=True, px=LOCK_MS):
             return 0
         try:
-            kind = (await client.type(self.source)).decode()
             values: list[Any] = []
             if kind == "list":
                 values = await client.lrange(self.source, 0, BATCH - 1)
             elif kind == "set":
                 values = await client.srandmember(self.source, BATCH)
-            elif kind == "zset":
+            else:
                 values = await client.zrange(self.source, 0, BATCH - 1, withscores=True)
             self.more = len(values) == BATCH
             if not values:
                 return 0
-            wait = durability.of(client)
-            await wait.prepare(client, target)
-            pipe = client.pipeline(transaction=False)
-            if kind == "list":
-                pipe.rpush(target, *values)
-            elif kind == "set":
-                pipe.sadd(target, *values)
-            else:
-                pipe.zadd(target, dict(values))
-            waited = wait.queue_wait(pipe, client, target)
-            replies = await pipe.execute()
-            if waited:
-                await wait.confirm(client, target, replies[-1])
+
+            def copy(pipe: Any) -> None:
+                if kind == "list":
+                    pipe.rpush(target, *values)
+                elif kind == "set":
+                    pipe.sadd(target, *values)
+                else:
+                    pipe.zadd(target, dict(values))
+            (copied,), not_durable = await scripts.execute(client, copy, target)
+            if isinstance(copied, Exception):
+                raise copied
+            if not_durable is not None:
+                raise not_durable
             pipe = client.pipeline(transaction=False)
             for value in values:
                 if kind == "list":
@@ -89,7 +93,7 @@ class SeedMover:
 def mover_for(client: Any, keys: CrawlKeys, node_id: str) -> SeedMover | None:
     """A ``SeedMover`` when ``client`` is a cluster client and the crawl's start key lies
     in another slot than its other keys; else ``None`` (the scripts read it directly)."""
-    if not hasattr(client, "get_node_from_key"):
+    if not durability.is_cluster(client):
         return None
     if key_slot(keys.start_urls.encode()) == key_slot(keys.stats.encode()):
         return None

@@ -110,8 +110,7 @@ class Frontier:
             chunk = ids[start:start + self.batch_size]
             back, dead = await scripts.RELEASE.run(
                 self.client, self._release_keys(),
-                [self.keys.pending, "failed", self.node_id, self.max_attempts,
-                 *[part for entry_id in chunk for part in (entry_id, "node restarted")]])
+                self._failed_args([(entry_id, "node restarted") for entry_id in chunk]))
             taken += int(back) + int(dead)
         return taken
 
@@ -161,9 +160,7 @@ class Frontier:
             plan.append(("push+acks" if first else "push", chunk))
         if out.failed:
             scripts.RELEASE.queue(
-                pipe, self._release_keys(),
-                [self.keys.pending, "failed", self.node_id, self.max_attempts,
-                 *[part for pair in out.failed for part in pair]])
+                pipe, self._release_keys(), self._failed_args(out.failed))
             plan.append(("failed", nothing))
         if out.release:
             scripts.RELEASE.queue(pipe, self._release_keys(),
@@ -226,6 +223,11 @@ class Frontier:
                                         " ".join(done), " ".join(e.id for e, _ in dead),
                                         self.keys.pending, len(pushes), b"".join(packed),
                                         *[self._dead_letter(e, why) for e, why in dead]])
+
+    def _failed_args(self, failed: list[tuple[Any, str]]) -> list[Any]:
+        """release.lua's ARGV for ``failed`` (entry id, why) pairs: each a failed attempt."""
+        return [self.keys.pending, "failed", self.node_id, self.max_attempts,
+                *[part for pair in failed for part in pair]]
 
     def _release_keys(self) -> list[str]:
         return [self.keys.domains, self.keys.leased, self.keys.deadlines, self.keys.stats,

@@ -10,8 +10,8 @@ client: one ``INFO cluster`` at start says whether the node has ``cluster_enable
 ``redis+cluster://h1:p1,h2:p2/`` names several start-up nodes, ``redis+sentinel://
 s1:p1,s2:p2/SERVICE[/DB]`` the Sentinels of a master (see ``address.Topology``). The
 cluster client is typed as ``redis.Redis``: it answers every command this engine sends,
-since a crawl's keys share one slot; ``crawler.redis.nodes`` covers what differs (SCAN
-over every master, a command to the node that owns a key).
+since a crawl's keys share one slot; what differs, redis-py's cluster client covers (its
+``scan_iter`` walks every master), and ``durability`` sends WAIT to the node that owns a key.
 """
 
 from __future__ import annotations
@@ -118,9 +118,9 @@ def _cluster_options(config: RedisConfig, url: str, topology: Topology | None) -
     return options
 
 
-def _is_cluster_node(client: redis.Redis) -> bool:
-    """Whether the server ``client`` reaches runs with ``cluster-enabled yes``."""
-    return str(client.info("cluster").get("cluster_enabled", 0)) == "1"
+def _cluster_enabled(info: dict[str, Any]) -> bool:
+    """Whether ``INFO cluster`` says the server runs with ``cluster-enabled yes``."""
+    return str(info.get("cluster_enabled", 0)) == "1"
 
 
 def _sentinel_options(config: RedisConfig, url: str, topology: Topology) -> tuple[
@@ -142,7 +142,7 @@ def _sync_for(config: RedisConfig, url: str) -> tuple[Any, str]:
     topology = parse_topology(url)
     if topology is None:
         client = redis.Redis.from_url(url, **_client_options(config, url))
-        if url.startswith("unix://") or not _is_cluster_node(client):
+        if url.startswith("unix://") or not _cluster_enabled(client.info("cluster")):
             return client, "single"
         client.close()
         return redis.cluster.RedisCluster.from_url(
@@ -179,8 +179,7 @@ async def _async_for(config: RedisConfig, url: str) -> tuple[Any, str]:
         client = redis.asyncio.Redis.from_url(url, **_client_options(config, url))
         if url.startswith("unix://"):
             return client, "single"
-        info = await client.info("cluster")
-        if str(info.get("cluster_enabled", 0)) != "1":
+        if not _cluster_enabled(await client.info("cluster")):
             return client, "single"
         await client.aclose()
         cluster = redis.asyncio.cluster.RedisCluster.from_url(

@@ -138,17 +138,17 @@ def of(client: Any) -> Durability:
     return _durability.get(client) or Durability()
 
 
-def _is_cluster(client: Any) -> bool:
+def is_cluster(client: Any) -> bool:
     return hasattr(client, "get_node_from_key")
 
 
 def _node_name(client: Any, key: str) -> str:
-    return str(client.get_node_from_key(key).name) if _is_cluster(client) else ""
+    return str(client.get_node_from_key(key).name) if is_cluster(client) else ""
 
 
 def _target(client: Any, key: str) -> dict[str, Any]:
     """``target_nodes=`` the master of ``key``'s slot, on a cluster client."""
-    return {"target_nodes": client.get_node_from_key(key)} if _is_cluster(client) else {}
+    return {"target_nodes": client.get_node_from_key(key)} if is_cluster(client) else {}
 
 
 def _one(reply: Any) -> dict[str, Any]:

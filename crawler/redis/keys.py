@@ -1,13 +1,17 @@
 """The one place that names Redis keys.
 
-Every key of one crawl is shaped ``<prefix>:{<crawl>}:<role>``. The hash tag
-``{<crawl>}`` puts all of them in one Redis Cluster slot, so a Lua script may
-touch several of them at once. The per-domain queues are the one exception to "every key
-a script touches arrives in ``KEYS``": the scripts build their names from the ``pending``
-prefix they are passed and a domain (lib.lua's ``priorities_key`` and ``list_key``,
-mirrored here). On a Redis Cluster that works only because they share the crawl's slot
-(a key built in Lua in another slot fails, or worse passes while the slot happens to sit
-on the same node); spreading a crawl over slots must pass them in ``KEYS``.
+Every key of one crawl is shaped ``<prefix>:{<tag>}:<role>``. A crawl is cut into a
+fixed number of partitions (``crawler.frontier.partitions``): partition 0's tag is
+``{<crawl>}``, partition ``p``'s ``{<crawl>/<p>}``. A tag puts its keys in one Redis
+Cluster slot, so a Lua script may touch several of them at once. Each partition holds
+the queues, leases, counters and fingerprints of its domains; the crawl-wide keys (nodes,
+control, series, items, seeds, the layout) are partition 0's. A crawl of one partition
+(a single Redis, and every crawl of earlier versions) has exactly the names it had.
+
+The per-domain queues are the one exception to "every key a script touches arrives in
+``KEYS``": the scripts build their names from the ``pending`` prefix they are passed and a
+domain (lib.lua's ``priorities_key`` and ``list_key``, mirrored here). On a Redis Cluster
+that works because a domain's queues are in its partition's slot, as the prefix is.
 
 A scrapy-redis start key (``%(name)s:start_urls``, ``REDIS_START_URLS_KEY``) has no hash
 tag and may lie in another slot: on a cluster the nodes then move its seeds into
@@ -16,7 +20,7 @@ tag and may lie in another slot: on a cluster the nodes then move its seeds into
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SCRAPY_REDIS_START_URLS = "%(name)s:start_urls"  # scrapy-redis's REDIS_START_URLS_KEY default
 
@@ -56,6 +60,7 @@ class CrawlKeys:
     prefix: str
     crawl: str
     start_urls_template: str | None = None
+    partition: int = 0  # whose queues, leases, counters and fingerprints these name
 
     @classmethod
     def for_spider(cls, prefix: str, spider: object, configured: str | None) -> CrawlKeys:
@@ -64,13 +69,37 @@ class CrawlKeys:
         return cls(prefix, str(getattr(spider, "name", "")),
                    start_urls_template(spider, configured))
 
+    @property
+    def tag(self) -> str:
+        """The hash tag of this partition's keys, without its braces."""
+        return self.crawl if self.partition == 0 else f"{self.crawl}/{self.partition}"
+
+    def in_partition(self, partition: int) -> CrawlKeys:
+        """The same crawl's keys of ``partition``."""
+        return replace(self, partition=partition)
+
+    def every_partition(self, count: int) -> list[CrawlKeys]:
+        """The keys of each of a crawl's ``count`` partitions, partition 0 first."""
+        return [self.in_partition(p) for p in range(count)]
+
     def _key(self, role: str) -> str:
+        """A key of this partition."""
+        return f"{self.prefix}:{{{self.tag}}}:{role}"
+
+    def _crawl_key(self, role: str) -> str:
+        """A crawl-wide key: partition 0's, whichever partition these keys name."""
         return f"{self.prefix}:{{{self.crawl}}}:{role}"
 
     @property
     def pattern(self) -> str:
-        """A SCAN pattern that matches every key of this crawl (and no other crawl's)."""
-        return _escaped(self._key("")) + "*"
+        """A SCAN pattern that matches every key of this crawl's partition 0 (and no other
+        crawl's); ``partitions_pattern`` matches the others."""
+        return _escaped(self._crawl_key("")) + "*"
+
+    @property
+    def partitions_pattern(self) -> str:
+        """A SCAN pattern that matches every key of this crawl's partitions 1 and up."""
+        return _escaped(f"{self.prefix}:{{{self.crawl}/") + "[0-9]*"
 
     @property
     def pending(self) -> str:
@@ -153,22 +182,22 @@ class CrawlKeys:
         """List (or set) of seeds in scrapy-redis's start-URL formats."""
         if self.start_urls_template is not None:
             return self.start_urls_template % {"name": self.crawl}
-        return self._key("start_urls")
+        return self._crawl_key("start_urls")
 
     @property
     def own_start_urls(self) -> str:
         """The crawl's own seeds key, in its slot, whatever ``start_urls`` is."""
-        return self._key("start_urls")
+        return self._crawl_key("start_urls")
 
     @property
     def seeds_lock(self) -> str:
         """Short-lived key held by the node that moves seeds into ``own_start_urls``."""
-        return self._key("seeds_lock")
+        return self._crawl_key("seeds_lock")
 
     @property
     def seen_meta(self) -> str:
         """Hash describing the fingerprint layout chosen when the crawl began."""
-        return self._key("seen")
+        return self._crawl_key("seen")
 
     def seen_bucket(self, bucket: str) -> str:
         """Hash of one fingerprint bucket: digest remainder -> empty value."""
@@ -187,33 +216,33 @@ class CrawlKeys:
     @property
     def nodes(self) -> str:
         """Hash: node id -> JSON heartbeat of that node."""
-        return self._key("nodes")
+        return self._crawl_key("nodes")
 
     @property
     def beats(self) -> str:
         """Sorted set: node id -> time (Redis server time) of that node's latest heartbeat."""
-        return self._key("beats")
+        return self._crawl_key("beats")
 
     @property
     def busy_until(self) -> str:
         """Sorted set: node id -> time (Redis server time) until which that node keeps the
         crawl from ending (busy, or idle for less than ``MAX_IDLE_TIME_BEFORE_CLOSE``)."""
-        return self._key("busy_until")
+        return self._crawl_key("busy_until")
 
     @property
     def control(self) -> str:
         """String: "paused" or "stopped" when an operator said so (absent: running)."""
-        return self._key("control")
+        return self._crawl_key("control")
 
     @property
     def series(self) -> str:
         """List of cluster samples (JSON), newest first, one per ``SERIES_INTERVAL`` seconds."""
-        return self._key("series")
+        return self._crawl_key("series")
 
     @property
     def series_lock(self) -> str:
         """Short-lived key that lets one node a sampling interval write the sample."""
-        return self._key("series_lock")
+        return self._crawl_key("series_lock")
 
     @property
     def dead(self) -> str:
@@ -223,15 +252,15 @@ class CrawlKeys:
     @property
     def items(self) -> str:
         """Stream of scraped items, in the order they were first stored."""
-        return self._key("items")
+        return self._crawl_key("items")
 
     @property
     def item_keys(self) -> str:
         """Hash: item key -> stream id, which keeps the item store idempotent."""
-        return self._key("item_keys")
+        return self._crawl_key("item_keys")
 
     @property
     def item_records(self) -> str:
         """Prefix of the item records: ``<item_records><hex>`` is a hash of compact item keys
         (``crawler.items.records``), ``<item_records>layout`` their layout."""
-        return self._key("item_keys:")
+        return self._crawl_key("item_keys:")

@@ -60,3 +60,31 @@ def test_the_seeds_key_is_the_one_the_spider_reads() -> None:
     assert CrawlKeys.for_spider("crawl", Plain, "x:%(name)s").start_urls == "x:plain"
     assert [is_scrapy_redis_spider(s) for s in (Own, Default, Plain, Own())] == [
         True, True, False, True]
+
+
+def test_partition_zero_is_the_crawl_and_others_have_their_own_tag() -> None:
+    keys = CrawlKeys("crawl", "books")
+    assert keys.in_partition(0) == keys
+    three = keys.in_partition(3)
+    assert three.domains == "crawl:{books/3}:domains"
+    assert three.pending_list("a.example", 0) == "crawl:{books/3}:pending:a.example 0"
+    assert three.seen_bucket("0a") == "crawl:{books/3}:seen:0a"
+    assert three.stats == "crawl:{books/3}:stats"
+    assert three.leased == "crawl:{books/3}:leased"
+    assert three.dead == "crawl:{books/3}:dead"
+    # crawl-wide keys stay partition 0's whatever partition the keys name
+    assert three.nodes == keys.nodes == "crawl:{books}:nodes"
+    assert three.seen_meta == "crawl:{books}:seen"
+    assert three.items == "crawl:{books}:items"
+    assert three.start_urls == "crawl:{books}:start_urls"
+    assert three.control == "crawl:{books}:control"
+    assert [k.partition for k in keys.every_partition(4)] == [0, 1, 2, 3]
+
+
+def test_partitions_pattern_matches_partitions_and_not_other_crawls() -> None:
+    from fnmatch import fnmatchcase
+    keys = CrawlKeys("crawl", "books")
+    assert fnmatchcase("crawl:{books/12}:domains", keys.partitions_pattern)
+    assert not fnmatchcase("crawl:{books/x}:domains", keys.partitions_pattern)
+    assert not fnmatchcase("crawl:{books}:domains", keys.partitions_pattern)
+    assert not fnmatchcase("crawl:{bookshelf/1}:domains", keys.partitions_pattern)

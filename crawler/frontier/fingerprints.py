@@ -37,10 +37,14 @@ EPOCH = 1735689600  # 2025-01-01: exact fingerprints record the day they were se
 
 
 def bucket_name(digest: bytes, bucket_bits: int) -> str:
-    """The name of the bucket of ``digest`` (a fingerprint, or an item's key): the hex of
-    its first ``bucket_bits`` bits, ``all`` when there are none."""
-    digits = bucket_bits // 4
-    return digest[:(digits + 1) // 2].hex()[:digits] if digits else "all"
+    """The name of the bucket of ``digest`` (a fingerprint, or an item's key): its first
+    ``bucket_bits`` bits in hex (the hex of its first bytes when they are a multiple of 4),
+    ``all`` when there are none."""
+    if not bucket_bits:
+        return "all"
+    whole = (bucket_bits + 7) // 8
+    value = int.from_bytes(digest[:whole], "big") >> (whole * 8 - bucket_bits)
+    return f"{value:0{(bucket_bits + 3) // 4}x}"
 
 
 @dataclass(frozen=True)
@@ -143,13 +147,18 @@ class BloomLayout:
 FingerprintLayout = ExactLayout | BloomLayout
 
 
-def layout_from_json(keys: CrawlKeys, recorded: str | bytes,
-                     recrawl_days: int = 0) -> FingerprintLayout:
-    """The layout a crawl recorded (``describe``'s JSON) in ``keys.seen_meta``."""
+def layout_from_json(keys: CrawlKeys, recorded: str | bytes, recrawl_days: int = 0,
+                     partitions: int = 1) -> FingerprintLayout:
+    """The layout a crawl recorded (``describe``'s JSON) in ``keys.seen_meta``, for the
+    partition ``keys`` names of a crawl of ``partitions`` (a power of two): each partition
+    keeps its share of the buckets (``bucket_bits`` less log2 of the count) or of the Bloom
+    filter's capacity, so the crawl as a whole has what the layout says."""
     spec = json.loads(recorded)
     if spec["store"] == "bloom":
-        return BloomLayout(keys, int(spec["capacity"]), int(spec["bits_per_url"]))
-    return ExactLayout(keys, int(spec["bucket_bits"]), recrawl_days)
+        return BloomLayout(keys, max(1, int(spec["capacity"]) // partitions),
+                           int(spec["bits_per_url"]))
+    shift = partitions.bit_length() - 1
+    return ExactLayout(keys, max(0, int(spec["bucket_bits"]) - shift), recrawl_days)
 
 
 def describe(store: str, bucket_bits: int, capacity: int, bits_per_url: int) -> str:

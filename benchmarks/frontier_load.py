@@ -324,6 +324,7 @@ class Result:
     errors: int
     links: int
     new_urls: int
+    pending: int  # URLs pushed and not popped: queued when the run ended
     client_cpu: float
     wall: float
     masters: dict[int, Counters]
@@ -354,7 +355,8 @@ class Result:
             "server reads/page": self.per_page(sum(c.reads for c in self.masters.values())),
             "client CPU ms/page": self.per_page(self.client_cpu) * 1e3,
             "new URLs/page": self.per_page(self.new_urls),
-            "memory B/page": self.per_page(sum(self.memory.values())),
+            "pending URLs": self.pending,
+            "memory B/pending URL": sum(self.memory.values()) / max(1, self.pending),
             "wall pages/s": self.pages / self.wall,
             "CPU max/mean": balance(cpus),
             "keys max/mean": balance(list(self.keys.values())),
@@ -392,7 +394,7 @@ async def crawl(target: Target, shape: Shape, check: bool) -> Result:
         await connection.close_async_clients()  # their buffers are no part of the crawl
         result = Result(
             target.name, tally.done, tally.rounds, tally.errors, tally.links,
-            len(tally.pushed) - seeded, cpu, wall,
+            len(tally.pushed) - seeded, len(tally.pushed) - tally.done, cpu, wall,
             {port: after[port] for port in target.masters},
             {port: after[port] for port in target.replicas},
             {port: key_count(port) for port in target.masters},
@@ -413,8 +415,8 @@ async def crawl(target: Target, shape: Shape, check: bool) -> Result:
 COST_COLUMNS = ("pages", "Redis CPU ms/page", "pages per master CPU-s",
                 "pages per busiest-master CPU-s", "replica CPU ms/page", "commands/page",
                 "round trips/page", "server reads/page", "client CPU ms/page")
-SPREAD_COLUMNS = ("new URLs/page", "memory B/page", "CPU max/mean", "keys max/mean",
-                  "memory max/mean", "wall pages/s")
+SPREAD_COLUMNS = ("new URLs/page", "pending URLs", "memory B/pending URL", "CPU max/mean",
+                  "keys max/mean", "memory max/mean", "wall pages/s")
 
 
 def medians(runs: list[Result]) -> dict[str, float]:

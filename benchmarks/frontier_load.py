@@ -424,7 +424,12 @@ def medians(runs: list[Result]) -> dict[str, float]:
     return {name: statistics.median(f[name] for f in figures) for name in figures[0]}
 
 
-def shown(value: float) -> str:
+COUNTS = ("pages", "pending URLs")
+
+
+def shown(value: float, count: bool = False) -> str:
+    if count:
+        return f"{value:,.0f}"
     if math.isnan(value):
         return "-"
     if value >= 100:
@@ -437,7 +442,8 @@ def table(results: dict[str, list[Result]], columns: tuple[str, ...]) -> list[st
              "|---|" + "---:|" * len(columns)]
     for name, runs in results.items():
         found = medians(runs)
-        lines.append(f"| {name} | " + " | ".join(shown(found[c]) for c in columns) + " |")
+        cells = [shown(found[c], c in COUNTS) for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -456,6 +462,8 @@ def report(results: dict[str, list[Result]], shape: Shape, repeat: int,
             f"{port}: {c.cpu / last.pages * 1e3:.3f} ms/page, {last.keys[port]:,} keys, "
             f"{last.memory[port] / 2**20:.1f} MiB" for port, c in last.masters.items())
         lines.append(f"{name}, last run, each master: {shares}")
+        if last.pages != shape.pages:
+            lines.append(f"{name}: the queue ran dry after {last.pages:,} pages (!)")
         if last.errors:
             lines.append(f"{name}: {last.errors} rounds had an error and went again")
         if last.popped_twice >= 0:

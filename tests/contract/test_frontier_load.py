@@ -29,3 +29,15 @@ def test_the_load_generator_pops_every_url_pushed_exactly_once(tmp_path: Path) -
     lines = frontier_load.report(results, frontier_load.shape_of(args), 1, [])
     assert any(line.startswith("| single | 300 |") for line in lines), lines
     assert any(line.startswith("| cluster | 300 |") for line in lines), lines
+
+
+def test_a_crawl_whose_queue_runs_dry_ends_and_says_so(tmp_path: Path) -> None:
+    """No new links and 10 domains of 5 top pages: at most 50 pages, then nothing to pop."""
+    args = frontier_load.parse(["--pages", str(PAGES), "--domains", "10", "--new-links", "0",
+                                "--repeat", "1", "--only", "single", "--check"])
+    results = frontier_load.run_all(args, tmp_path)
+    (run,) = results["single"]
+    assert run.pages == 10 + run.new_urls <= 50, "every URL found (and the seeds) done"
+    assert (run.pending, run.popped_twice, run.never_popped) == (0, 0, 0)
+    lines = frontier_load.report(results, frontier_load.shape_of(args), 1, [])
+    assert f"single: the queue ran dry after {run.pages} pages (!)" in lines

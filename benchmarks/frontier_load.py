@@ -14,7 +14,7 @@ exceed one push script's 500 and the acks go one round later, as a node's do), p
 the heartbeat and the reclaim of expired leases. Every page is done the moment it is
 popped and yields ``--links`` links (10): ``--new-links`` (2) to deep pages of its own
 domain (never seen before), the rest to the five top pages of its own domain (3 in 4) or of
-a random domain (2 of 8): most seen already, the crawl growing over every domain as a real
+a random domain (1 in 4): most seen already, the crawl growing over every domain as a real
 one does. A link is pushed as the scheduler pushes it: SHA1 fingerprint, priority 0, its
 domain, the codec's bytes for ``Request(url, meta={"depth": 2})`` (written directly: the
 same bytes, without building a Scrapy request). A node reports each new domain's
@@ -30,9 +30,10 @@ partitions keeps one crawl on one master.
 
 Measured per server, from after the seeding to the last acknowledgement: CPU seconds
 (``INFO cpu``: ``used_cpu_sys + used_cpu_user``), commands (``total_commands_processed``:
-those a Lua script runs count), reads (``total_reads_processed``: one a request or
-pipeline a server receives, the round trips it serves); after the run its keys
-(``DBSIZE``) and ``used_memory`` over its memory after ``FLUSHALL``. On the client:
+those a Lua script runs count), reads (``total_reads_processed``: a server's reads of
+its sockets, at least one a round it serves, several for a large pipeline); after the run,
+the clients closed, its keys (``DBSIZE``) and ``used_memory`` over its memory after
+``FLUSHALL``, the scripts loaded. On the client:
 rounds sent (pipelines: one round of a node is one ``Frontier.exchange``) and this
 process's CPU (the simulated nodes and redis-py). The machine is shared and has 2 cores:
 CPU time, not wall time, is what to read. ``--check`` drains the queue after each run

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import redis
+import redis.asyncio
 from scrapy import Request
 from scrapy.settings import Settings
 from scrapy.utils.request import fingerprint
@@ -200,15 +201,37 @@ def test_reset_deletes_every_partitions_keys_and_no_other_crawls(client: redis.R
 
 def test_a_finished_crawl_keeps_every_partitions_stats_and_dead_letters(
         client: redis.Redis, redis_url: str) -> None:
+    """``SCHEDULER_PERSIST = False``: what is kept is read as the crawl's afterwards."""
     built = build(redis_url)
     deletion.delete_crawl(client, KEYS, keep=deletion.kept_after_finish(KEYS))
     status = status_model.crawl_status(client, KEYS, CONFIG)
-    # The count went with the layout: the finished crawl reads as one partition
-    assert client.hlen(KEYS.seen_meta) == 0
-    assert sum(client.llen(KEYS.in_partition(p).dead) for p in range(COUNT)) == built.used
-    assert sum(int(client.hget(KEYS.in_partition(p).stats, "done") or 0)
-               for p in range(COUNT)) == built.used
-    assert status["items"] == 7
+    assert (status["done"], status["dead_letters"]) == (built.used, built.used)
+    assert (status["items"], status["partitions"]) == (7, COUNT)
+    assert client.hgetall(KEYS.seen_meta) == {b"partitions": b"8"}, "the layout went"
+
+
+def test_the_nodes_asyncio_deletion_keeps_the_same_keys(client: redis.Redis,
+                                                        redis_url: str) -> None:
+    async def delete_async() -> int:
+        async with redis.asyncio.Redis.from_url(redis_url) as async_client:
+            return await deletion.delete_crawl_async(async_client, KEYS,
+                                                     keep=deletion.kept_after_finish(KEYS))
+    build(redis_url)
+    deleted = deletion.delete_crawl(client, KEYS, keep=deletion.kept_after_finish(KEYS))
+    left = set(client.keys())
+    client.flushall()
+    build(redis_url)
+    assert asyncio.run(delete_async()) == deleted
+    assert set(client.keys()) == left
+    assert client.hgetall(KEYS.seen_meta) == {b"partitions": b"8"}
+
+
+def test_a_finished_crawl_of_one_partition_keeps_what_it_kept(client: redis.Redis) -> None:
+    client.hset(KEYS.seen_meta, "layout", EXACT)
+    client.hset(KEYS.stats, "done", 1)
+    client.rpush(KEYS.in_partition(0).dead, "{}")
+    deletion.delete_crawl(client, KEYS, keep=deletion.kept_after_finish(KEYS))
+    assert sorted(client.keys()) == sorted([KEYS.dead.encode(), KEYS.stats.encode()])
 
 
 def test_status_and_reset_on_a_cluster(client: redis.Redis, redis_url: str, cluster_url: str,

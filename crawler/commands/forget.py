@@ -8,8 +8,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.commands._base import CrawlCommand
-from crawler.frontier.fingerprints import BloomLayout, layout_from_json
 from crawler.ops import seed_files
+from crawler.ops.seen_lookup import SeenLookup
 
 
 class Command(CrawlCommand, ScrapyCommand):
@@ -33,13 +33,13 @@ class Command(CrawlCommand, ScrapyCommand):
         if recorded is None:
             print(f"Crawl {name!r} has seen no URL yet; nothing to forget")
             return
-        layout = layout_from_json(keys, recorded)
-        if isinstance(layout, BloomLayout):
+        lookup = SeenLookup.of_crawl(client, keys, recorded)
+        if lookup.is_bloom:
             self.fail(f"crawl {name!r} keeps its fingerprints in a Bloom filter, which cannot "
                       "forget one URL; seed it with --recrawl instead")
             return
         prints = [fp for seed in good for fp in seed.fingerprints]
-        forgotten = layout.forget(client, prints)
+        forgotten = lookup.forget(client, prints)
         print(f"Forgot {forgotten} of {len(prints)} URLs (the others were not known)"
               + (f"; {bad} bad lines" if bad else ""))
         if bad:

@@ -10,8 +10,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.commands._base import CrawlCommand
-from crawler.frontier.fingerprints import FingerprintLayout, layout_from_json
 from crawler.ops import seed_files
+from crawler.ops.seen_lookup import SeenLookup
 from crawler.redis import durability
 
 CHUNK = 1000
@@ -55,8 +55,8 @@ class Command(CrawlCommand, ScrapyCommand):
             fresh, known = [seed.text for seed in good], 0
         else:
             recorded = client.hget(keys.seen_meta, "layout") or config.fingerprint_layout()
-            layout = layout_from_json(keys, recorded, config.recrawl_days)
-            fresh, known = new_seeds(good, layout, client)
+            lookup = SeenLookup.of_crawl(client, keys, recorded, config.recrawl_days)
+            fresh, known = new_seeds(good, lookup, client)
         for start in range(0, len(fresh), CHUNK):
             store(client, keys.start_urls, fresh[start:start + CHUNK],
                   config.redis.start_urls_as_set)
@@ -90,15 +90,12 @@ def store(client: redis.Redis, key: str, lines: list[str], as_set: bool) -> None
                 raise
 
 
-def new_seeds(good: list[seed_files.Seed], layout: FingerprintLayout, client: redis.Redis) -> \
+def new_seeds(good: list[seed_files.Seed], lookup: SeenLookup, client: redis.Redis) -> \
         tuple[list[str], int]:
     """The lines to seed (those with a request the crawl has not seen, nor an earlier line
     of the file, or one fetched even if seen) and how many lines were left out."""
     prints = [fp for seed in good for fp in seed.fingerprints]
-    seen: list[bool] = []
-    for start in range(0, len(prints), CHUNK):
-        seen += layout.known(client, prints[start:start + CHUNK])
-    known_prints = iter(zip(prints, seen, strict=True))
+    known_prints = iter(zip(prints, lookup.known(client, prints), strict=True))
     fresh, known, seen_here = [], 0, set()
     for seed in good:
         new = seed.always

@@ -61,6 +61,13 @@ def progress_line(status: dict[str, Any]) -> str:
     return line
 
 
+def partitions_line(status: dict[str, Any]) -> str:
+    """How many partitions the crawl has, and how evenly its queue is spread over them."""
+    balance = status["queued_balance"]
+    spread = "-" if balance is None else f"{balance:.2f}"
+    return f"{'partitions':<22}{status['partitions']:>12,}  (queued max/mean {spread})"
+
+
 def node_line(row: dict[str, Any]) -> str:
     """One line about one node: alive or dead, its rate, work and errors."""
     return (f"{row['node']:<36} {'alive' if row['alive'] else 'DEAD':<6} "
@@ -121,6 +128,8 @@ class Command(CrawlCommand, ScrapyCommand):
             print(f"  {label:<22}{value:>12,}" if isinstance(value, int) else
                   f"  {label:<22}{value:>12}")
         print(f"  {'ETA':<22}{duration(status['eta_seconds']):>12}")
+        if status["partitions"] > 1:
+            print(f"  {partitions_line(status)}")
         busiest = status["in_flight_by_domain"]
         if busiest:
             about = " (about: counted on a sample)" if status["in_flight_sampled"] else ""
@@ -170,6 +179,8 @@ class Command(CrawlCommand, ScrapyCommand):
         if status is None:
             return [*lines, f"  {error}"]
         lines.append(f"  {progress_line(status)}")
+        if status["partitions"] > 1:
+            lines.append(f"  {partitions_line(status)}")
         lines.append(f"  nodes: {status['nodes_alive']} alive, {status['nodes_dead']} dead")
         lines += [f"    {node_line(row)}" for row in status["nodes"]]
         return lines

@@ -15,7 +15,7 @@ import redis
 from crawler.dashboard import metrics
 from crawler.frontier.exchange import SERIES_SAMPLES
 from crawler.node.config import FrontierConfig
-from crawler.ops import status_model
+from crawler.ops import partitioned, status_model
 from crawler.redis.keys import CrawlKeys
 
 DISCOVERY_SECONDS = 10.0  # how long a SCAN for crawls is reused (it walks every key)
@@ -29,24 +29,31 @@ def _short(value: Any) -> Any:
     return value
 
 
+def _letter(raw: bytes) -> dict[str, Any]:
+    """A dead letter as stored (JSON), or what an unreadable one shows."""
+    try:
+        letter = json.loads(raw)
+    except ValueError:
+        letter = None
+    if not isinstance(letter, dict):
+        return {"reason": "unreadable", "entry": raw.decode(errors="replace")}
+    return letter
+
+
 def crawl_detail(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                  dead_limit: int = 50, items_limit: int = 10) -> dict[str, Any]:
-    """``crawl_status`` plus the hour's chart, the newest dead letters with their reasons
-    and the newest items (long texts cut to ``TEXT_LIMIT`` characters)."""
+    """``crawl_status`` plus the hour's chart, the newest dead letters of every partition
+    with their reasons and the newest items (long texts cut to ``TEXT_LIMIT`` characters)."""
     status, samples = status_model.read_crawl(client, keys, config, SERIES_SAMPLES)
     pipe = client.pipeline(transaction=False)
-    pipe.lrange(keys.dead, 0, dead_limit - 1)
+    every = keys.every_partition(status["partitions"])
+    for partition in every:
+        pipe.lrange(partition.dead, 0, dead_limit - 1)
     pipe.xrevrange(keys.items, "+", "-", count=items_limit)
-    dead_raw, items_raw = pipe.execute()
-    dead = []
-    for raw in dead_raw:
-        try:
-            letter = json.loads(raw)
-        except ValueError:
-            letter = None
-        if not isinstance(letter, dict):
-            letter = {"reason": "unreadable", "entry": raw.decode(errors="replace")}
-        dead.append({k: _short(letter.get(k)) for k in ("id", "reason", "node", "time", "entry")})
+    *dead_raw, items_raw = pipe.execute()
+    dead = [{k: _short(letter.get(k)) for k in ("id", "reason", "node", "time", "entry")}
+            for letter in partitioned.newest_first(
+                ([_letter(raw) for raw in letters] for letters in dead_raw), dead_limit)]
     items = []
     for stream_id, fields in items_raw:
         try:
@@ -65,7 +72,8 @@ def _glob_escape(text: str) -> str:
 
 
 def find_crawls(client: redis.Redis, prefix: str) -> list[str]:
-    """The names of the crawls under ``prefix`` that have nodes or counters (SCAN)."""
+    """The names of the crawls under ``prefix`` that have nodes or counters (SCAN), in
+    any of their partitions (``{<crawl>/<partition>}``)."""
     names: set[str] = set()
     for role in ROLES:
         head, tail = f"{prefix}:{{", f"}}:{role}"
@@ -73,7 +81,9 @@ def find_crawls(client: redis.Redis, prefix: str) -> list[str]:
         for key in client.scan_iter(match=match, count=5000):
             text = key.decode(errors="replace")
             if len(text) > len(head) + len(tail):
-                names.add(text[len(head):-len(tail)])
+                tag = text[len(head):-len(tail)]
+                crawl, slash, partition = tag.rpartition("/")
+                names.add(crawl if slash and crawl and partition.isdecimal() else tag)
     return sorted(names)
 
 

@@ -1,6 +1,7 @@
 """The counters of ``scrapy status`` in Prometheus's text format (version 0.0.4).
 
-One family per counter, labelled by ``crawl``, and per node by ``crawl`` and ``node``.
+One family per counter, labelled by ``crawl``, and per node by ``crawl`` and ``node``. A
+crawl's figures are its totals, summed over its partitions.
 Counters that only grow while a crawl lives are ``counter`` (``_total``); a ``scrapy
 reset`` starts them again from 0, which Prometheus reads as a counter reset.
 """
@@ -32,6 +33,10 @@ CRAWL_METRICS = (
     ("items_in_redis", "crawler_items_in_redis", "gauge",
      "Items in the Redis item stream (a durable store's commits are trimmed from it)."),
     ("dead_letters", "crawler_dead_letters", "gauge", "Entries in the dead-letter list."),
+    ("partitions", "crawler_partitions", "gauge",
+     "Partitions the crawl is cut into (each a hash tag: a slot of a Redis Cluster)."),
+    ("queued_balance", "crawler_queued_balance", "gauge",
+     "The fullest partition's queued requests over the mean (absent with one partition)."),
     ("pages_per_minute", "crawler_pages_per_minute", "gauge",
      "Requests done per minute by the cluster, over about the last minute."),
     ("eta_seconds", "crawler_eta_seconds", "gauge",

@@ -16,15 +16,18 @@ from scrapy.settings import Settings
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from crawler.frontier.limits import domain_of
 from crawler.node import seeds
+from crawler.ops.seen_lookup import Print
 
 
 class Seed(NamedTuple):
-    """A good line: as stored in Redis, its requests' fingerprints, and whether one of
-    them is fetched even if seen (``dont_filter``)."""
+    """A good line: as stored in Redis, its requests' fingerprints (with their domains, whose
+    partitions record them), and whether one of them is fetched even if seen
+    (``dont_filter``)."""
 
     text: str
-    fingerprints: list[bytes]
+    fingerprints: list[Print]
     always: bool
 
 
@@ -98,8 +101,10 @@ class SeedReader:
         return Seed(text, self.fingerprints(requests),
                     any(request.dont_filter for request in requests))
 
-    def fingerprints(self, requests: Iterable[Request]) -> list[bytes]:
-        return [self.fingerprinter.fingerprint(request) for request in requests]
+    def fingerprints(self, requests: Iterable[Request]) -> list[Print]:
+        """Each request's fingerprint and domain, as a node computes them to push it."""
+        return [Print(self.fingerprinter.fingerprint(request), domain_of(request))
+                for request in requests]
 
 
 def stored(seed: dict[str, Any]) -> str:

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from crawler.frontier import partitions
 from crawler.frontier.exchange import SERIES_INTERVAL, SERIES_SAMPLES
 from crawler.frontier.formats import Entry, Lease
 from crawler.node import membership
 from crawler.node.config import FrontierConfig
+from crawler.ops import partitioned
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -121,54 +124,64 @@ def _node_row(node_id: bytes, raw: bytes, now: float, node_timeout: float) -> di
     }
 
 
-def leases_by_domain(client: redis.Redis, keys: CrawlKeys,
-                     leased: int) -> list[tuple[str, int]]:
+def leases_by_domain(client: redis.Redis,
+                     leased: list[tuple[CrawlKeys, int]]) -> list[tuple[str, int]]:
     """(domain, requests leased) pairs, most first: what nodes hold of each domain now.
 
-    Counted on a random sample of ``LEASE_SAMPLE`` leases (all of them when there are no
-    more) and scaled to ``leased``, the leases in all: one refresh reads a bounded number
-    of leases however many nodes hold.
+    ``leased``: each partition's keys and how many leases it holds. Counted on a random
+    sample of about ``LEASE_SAMPLE`` leases (all of them when there are no more), each
+    partition's share of it as its share of the leases, and scaled to the leases in all:
+    one refresh reads a bounded number of leases however many nodes hold.
     """
-    counts: Counter[str] = Counter()
-    sample: list[bytes] = client.hrandfield(  # type: ignore[assignment]
-        keys.leased, LEASE_SAMPLE, withvalues=True)
-    values = sample[1::2]
-    for value in values:
-        try:
-            entry = Entry.parse(Lease.parse(value).entry)
-        except ValueError:  # not written by pop.lua: not counted
-            continue
-        if entry.is_request:
-            counts[entry.domain] += 1
-    scale = max(leased, len(values)) / len(values) if values else 1.0
-    return sorted(((d, round(n * scale)) for d, n in counts.items()),
+    held = [(keys, count) for keys, count in leased if count > 0]
+    total = sum(count for _, count in held)
+    pipe = client.pipeline(transaction=False)
+    for keys, count in held:
+        share = LEASE_SAMPLE if total <= LEASE_SAMPLE else math.ceil(LEASE_SAMPLE * count / total)
+        pipe.hrandfield(keys.leased, share, withvalues=True)
+    estimated: dict[str, float] = {}
+    for (_, count), sample in zip(held, pipe.execute() if held else [], strict=True):
+        values = sample[1::2]
+        found: Counter[str] = Counter()
+        for value in values:
+            try:
+                entry = Entry.parse(Lease.parse(value).entry)
+            except ValueError:  # not written by pop.lua: not counted
+                continue
+            if entry.is_request:
+                found[entry.domain] += 1
+        scale = max(count, len(values)) / len(values) if values else 1.0
+        for domain, n in found.items():
+            estimated[domain] = estimated.get(domain, 0.0) + n * scale
+    return sorted(((d, round(n)) for d, n in estimated.items()),
                   key=lambda pair: (-pair[1], pair[0]))
 
 
 def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                samples: int = RECENT_SAMPLES) -> tuple[dict[str, Any], list[Sample]]:
     """The crawl's status (see ``crawl_status``) and its ``samples`` newest series samples,
-    newest first, read in one round trip (two when seeds wait)."""
+    newest first, read in one round trip, plus one for the other partitions of a crawl of
+    several, one for the seeds when they wait and one for the leases when nodes hold some."""
     pipe = client.pipeline(transaction=False)
     # (a cluster pipeline blocks pipe.time())
     pipe.execute_command("TIME")  # type: ignore[no-untyped-call]
-    pipe.zcount(keys.domains, "-inf", "(inf")  # not the member scored +inf (lib.lua)
-    pipe.hlen(keys.attempts)
-    pipe.hlen(keys.leased)
     pipe.type(keys.start_urls)
-    pipe.hgetall(keys.stats)
     pipe.xlen(keys.items)
-    pipe.llen(keys.dead)
     pipe.hgetall(keys.nodes)
     pipe.lrange(keys.series, 0, samples - 1)
     pipe.get(keys.control)
-    ((secs, micros), domains, retrying, leased, seeds_type, stats, items, dead, nodes,
-     series, control) = pipe.execute()
+    pipe.hget(keys.seen_meta, partitions.FIELD)
+    partitioned.queue_reads(pipe, keys.in_partition(0))
+    (secs, micros), seeds_type, items, nodes, series, control, recorded, *first = pipe.execute()
+    count = partitions.count_from(recorded)
+    states = [partitioned.parse(keys.in_partition(0), first),
+              *partitioned.read(client, keys.every_partition(count)[1:])]
     now = secs + micros / 1e6
     seeds_len = {b"list": client.llen, b"set": client.scard, b"zset": client.zcard}
     counter = seeds_len.get(seeds_type)
     seeds = int(counter(keys.start_urls)) if counter else 0
-    counts = {k.decode(): int(v) for k, v in stats.items() if v.lstrip(b"-").isdigit()}
+    counts = partitioned.counters(states)
+    leased = sum(s.leased for s in states)
     rows = [_node_row(k, v, now, config.node_timeout) for k, v in sorted(nodes.items())]
     alive = [r for r in rows if r["alive"]]
     history = [s for s in map(Sample.parse, series) if s is not None]
@@ -176,7 +189,7 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
     items = max(counts.get("items", 0), kept)  # stored in all (the counter store_items.lua
     # keeps; a crawl begun before it counted shows what its stream holds)
     current = Sample(now, counts.get("queued", 0), leased, seeds, counts.get("done", 0), items)
-    busiest = leases_by_domain(client, keys, leased) if leased else []
+    busiest = leases_by_domain(client, [(s.keys, s.leased) for s in states]) if leased else []
     ppm, eta = progress(history, current, sum(r["ppm"] for r in alive))
     status = {
         "crawl": keys.crawl,
@@ -184,9 +197,9 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
                              (control or b"").decode()),
         "server_time": round(now, 3),
         "queued": current.queued,
-        "retrying": retrying,  # failed before, queued or leased again
+        "retrying": sum(s.retrying for s in states),  # failed before, queued or leased again
         "in_progress": leased,
-        "domains_queued": domains,
+        "domains_queued": sum(s.domains for s in states),
         "in_flight_by_domain": dict(busiest[:BUSIEST_DOMAINS]),
         "in_flight_sampled": leased > LEASE_SAMPLE,  # in_flight_by_domain: estimated
         "seeds_waiting": seeds,
@@ -198,7 +211,10 @@ def read_crawl(client: redis.Redis, keys: CrawlKeys, config: FrontierConfig,
         "poisoned": counts.get("poisoned", 0),
         "items": items,
         "items_in_redis": kept,
-        "dead_letters": dead,
+        "dead_letters": sum(s.dead for s in states),
+        "partitions": count,
+        # the fullest partition's queue over the mean (None: one partition, or none queued)
+        "queued_balance": partitioned.balance(s.queued for s in states) if count > 1 else None,
         "pages_per_minute": ppm,
         "eta_seconds": eta,
         "nodes_alive": len(alive),

@@ -136,7 +136,7 @@ def test_status_counts_leases_through_the_lease_format(client: redis.Redis) -> N
         "1": b"n +0 " + ID + b"qa.example " + JSON, "2": b"n 0 " + ID + b"qa.example x",
         "3": b"n 0 " + ID + b"s" + JSON, "4": b"n 0 " + ID + b"r" + JSON,
         "5": b"garbage", "6": b"n x " + ID + b"qb.example y"})
-    assert leases_by_domain(client, keys, 6) == [("a.example", 2), ("", 1)]
+    assert leases_by_domain(client, [(keys, 6)]) == [("a.example", 2), ("", 1)]
 
 
 @pytest.mark.parametrize(("body", "well_formed"), BODIES)

@@ -14,6 +14,8 @@ const COUNTERS = [
   ["reclaimed", "leases reclaimed"], ["failed_attempts", "callback failures"],
   ["poisoned", "poison requests"], ["dead_letters", "dead letters"],
 ];
+// Shown for a crawl cut into partitions: how many, and the fullest one's queue over the mean
+const PARTITION_COUNTERS = [["partitions", "partitions"], ["queued_balance", "queued max/mean"]];
 
 let selected = decodeURIComponent(location.hash.slice(1)) || null;
 let timer = null;
@@ -92,7 +94,8 @@ function renderDetail(d) {
   const state = document.getElementById("detail-state");
   state.textContent = d.state;
   state.className = `state ${d.state}`;
-  document.getElementById("counters").replaceChildren(...COUNTERS.map(([key, label]) =>
+  const counters = d.partitions > 1 ? [...COUNTERS, ...PARTITION_COUNTERS] : COUNTERS;
+  document.getElementById("counters").replaceChildren(...counters.map(([key, label]) =>
     el("div", { class: "card" }, el("span", { class: "label" }, label),
       el("span", { class: "value", "data-counter": key },
         key === "eta_seconds" ? duration(d[key]) : fmt(d[key])))));

@@ -5,85 +5,38 @@ nothing. (A master killed mid-crawl: ``test_failover``.)"""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import pytest
 import redis
 
 from crawler.frontier.partitions import partition_of
 from crawler.redis.keys import CrawlKeys
-from tests.conftest import Site, run_scrapy, start_node, start_site, wait_all
-from tests.helpers import pages_crawled
+from tests.conftest import Sites, run_scrapy, start_node, wait_all
+from tests.helpers import export_pages, pages_crawled
 from tests.redis_topologies import ClusterTopology, client_at
 
 KEYS = CrawlKeys("crawl", "site")
-HOSTS = [f"127.0.0.{i}" for i in range(2, 10)]  # one domain each, in several partitions
-PAGES = 60
 
 
-@dataclass
-class Sites:
-    """The same small site on several loopback hosts: one domain each."""
-
-    sites: list[Site]
-
-    @property
-    def seeds(self) -> str:
-        return "".join(site.page(0) + "\n" for site in self.sites)
-
-    @property
-    def pages(self) -> int:
-        return sum(site.pages for site in self.sites)
-
-    def expected(self) -> Counter[tuple[str, str]]:
-        return Counter((urlsplit(site.url).hostname or "", f"Page {i}")
-                       for site in self.sites for i in range(site.pages))
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[Sites]:
-    started = [start_site(PAGES, host) for host in HOSTS]
-    yield Sites([site for _, site in started])
-    for process, _ in started:
-        process.terminate()
-        process.wait(10)
-        assert process.stdout is not None
-        process.stdout.close()
-
-
-def exported(redis_url: str, folder: Path) -> Counter[tuple[str, str]]:
-    """The crawl's items, counted by (host, page title)."""
-    target = folder / "items.jsonl"
-    result = run_scrapy(redis_url, "export", "site", "-o", str(target))
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in target.read_text().splitlines()]
-    return Counter((urlsplit(row["url"]).hostname or "", row["title"]) for row in rows)
-
-
-def crawl(url: str, sites: Sites, folder: Path, **settings: str) -> list[int]:
-    """Seed ``sites``, crawl them with two nodes till the crawl ends; each node's pages."""
-    seeded = run_scrapy(url, "seed", "site", "-", stdin=sites.seeds)
+def crawl(url: str, hosts: Sites, folder: Path, **settings: str) -> list[int]:
+    """Seed ``hosts``, crawl them with two nodes till the crawl ends; each node's pages."""
+    seeded = run_scrapy(url, "seed", "site", "-", stdin=hosts.seeds)
     assert seeded.returncode == 0, seeded.stderr
     logs = [folder / f"node{i}.log" for i in range(2)]
     assert wait_all([start_node(url, log, **settings) for log in logs]) == [0, 0]
-    assert exported(url, folder) == sites.expected()
+    assert export_pages(url, folder) == hosts.expected()
     return [pages_crawled(log) for log in logs]
 
 
 def test_eight_partitions_on_one_redis_fetch_every_page_once_and_end(
-        redis_url: str, client: redis.Redis, sites: Sites, tmp_path: Path) -> None:
-    crawled = crawl(redis_url, sites, tmp_path, SCHEDULER_PARTITIONS="8")
-    assert sum(crawled) == sites.pages, f"pages fetched more than once: {crawled}"
+        redis_url: str, client: redis.Redis, hosts: Sites, tmp_path: Path) -> None:
+    crawled = crawl(redis_url, hosts, tmp_path, SCHEDULER_PARTITIONS="8")
+    assert sum(crawled) == hosts.pages, f"pages fetched more than once: {crawled}"
     assert all(crawled), f"a node did no work: {crawled}"
     assert client.hget(KEYS.seen_meta, "partitions") == b"8"
-    used = {0} | {partition_of(host, 8) for host in HOSTS}  # 0: the seeds
+    used = {0} | {partition_of(host, 8) for host in hosts.names}  # 0: the seeds
     for p in range(8):
         done = int(client.hget(KEYS.in_partition(p).stats, "done") or 0)
         assert (done > 0) == (p in used), f"partition {p} acknowledged {done}"
@@ -91,9 +44,9 @@ def test_eight_partitions_on_one_redis_fetch_every_page_once_and_end(
 
 def test_a_cluster_crawl_spreads_over_every_master(cluster_url: str,
                                                    redis_cluster: ClusterTopology,
-                                                   sites: Sites, tmp_path: Path) -> None:
-    crawled = crawl(cluster_url, sites, tmp_path)
-    assert sum(crawled) == sites.pages, f"pages fetched more than once: {crawled}"
+                                                   hosts: Sites, tmp_path: Path) -> None:
+    crawled = crawl(cluster_url, hosts, tmp_path)
+    assert sum(crawled) == hosts.pages, f"pages fetched more than once: {crawled}"
     reader = redis.RedisCluster(host="127.0.0.1", port=redis_cluster.base)
     try:
         assert reader.hget(KEYS.seen_meta, "partitions") == b"64"  # 16 a master, rounded up
@@ -106,16 +59,16 @@ def test_a_cluster_crawl_spreads_over_every_master(cluster_url: str,
 
 
 def test_a_node_killed_mid_crawl_loses_nothing(redis_url: str, client: redis.Redis,
-                                               sites: Sites, tmp_path: Path) -> None:
+                                               hosts: Sites, tmp_path: Path) -> None:
     settings = {"SCHEDULER_PARTITIONS": "8", "SCHEDULER_LEASE_SECONDS": "3",
                 "DOWNLOAD_DELAY": "0.01"}
-    seeded = run_scrapy(redis_url, "seed", "site", "-", stdin=sites.seeds)
+    seeded = run_scrapy(redis_url, "seed", "site", "-", stdin=hosts.seeds)
     assert seeded.returncode == 0, seeded.stderr
     victim = start_node(redis_url, tmp_path / "victim.log", **settings)
     other = start_node(redis_url, tmp_path / "other.log", **settings)
-    while client.xlen(KEYS.items) < sites.pages // 4:
+    while client.xlen(KEYS.items) < hosts.pages // 4:
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert wait_all([other]) == [0]
-    assert exported(redis_url, tmp_path) == sites.expected()
+    assert export_pages(redis_url, tmp_path) == hosts.expected()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 import redis
 import redis.asyncio
 
@@ -23,8 +25,12 @@ from crawler.node.leases import LeaseBook
 from crawler.node.membership import crawl_finished
 from crawler.node.outbox import Outbox
 from crawler.node.pacing import PacedRequests
+from crawler.redis import connection
+from crawler.redis.durability import NotDurableError
 from crawler.redis.keys import CrawlKeys
+from tests.contract.test_redis_topologies import config
 from tests.helpers import queued
+from tests.redis_topologies import ClusterTopology
 
 KEYS = CrawlKeys("crawl", "p")
 P = 8
@@ -72,14 +78,29 @@ async def drain(f: Frontier, want: int = 64) -> list[Entry]:
     return popped
 
 
-def test_the_count_is_recorded_and_the_first_node_wins(redis_url: str,
-                                                       client: redis.Redis) -> None:
-    async def body(f: Frontier) -> tuple[int, int]:
-        later = opened(f.client, "n2", partitions=2)
+def test_the_count_is_recorded_and_the_first_node_wins(
+        redis_url: str, client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    async def body(f: Frontier) -> tuple[int, int, int]:
+        later, default = opened(f.client, "n2", partitions=2), opened(f.client, "n3", partitions=0)
         await later.open(EXACT)
-        return f.partitions, later.partitions
-    assert run(redis_url, body) == (P, P)
+        await default.open(EXACT)
+        return f.partitions, later.partitions, default.partitions
+    with caplog.at_level(logging.INFO, logger="crawler.frontier.opening"):
+        assert run(redis_url, body) == (P, P, P)
     assert client.hget(KEYS.seen_meta, "partitions") == b"8"
+    said = [r.getMessage() for r in caplog.records if "partitions it began with" in r.getMessage()]
+    assert said == ["Crawl 'p' keeps the 8 partitions it began with (SCHEDULER_PARTITIONS=2 "
+                    "here)"]
+
+
+def test_a_crawl_an_earlier_version_began_keeps_one_partition(redis_url: str,
+                                                               client: redis.Redis) -> None:
+    client.hset(KEYS.seen_meta, "layout", EXACT)  # recorded by every version, no count
+
+    async def body(f: Frontier) -> int:
+        return f.partitions
+    assert run(redis_url, body) == 1
+    assert client.hget(KEYS.seen_meta, "partitions") == b"1"
 
 
 def test_pushes_land_in_their_domains_partitions_and_duplicates_are_caught(
@@ -233,3 +254,42 @@ def test_the_crawl_does_not_end_while_a_partition_holds_work(redis_url: str) -> 
         ends.append(crawl_finished(fifth, 2.0, fourth))
         return ends
     assert run(redis_url, body, partitions=P) == [False, False, False, True]
+
+
+def test_pushes_count_as_saved_only_once_every_master_that_saved_some_has_replicated(
+        cluster_url: str, redis_cluster: ClusterTopology) -> None:
+    """A round's pushes on two masters: one's replica is stopped, so its WAIT comes back
+    short. The round is not saved (the node keeps it all and sends it again), although the
+    other master's replica has its part and partition 0's master was never written to."""
+    home = redis_cluster.master_of(KEYS.stats)
+
+    def master_of(domain: str) -> int:
+        return redis_cluster.master_of(KEYS.in_partition(partition_of(domain, 64)).stats)
+    by_master: dict[int, str] = {}
+    for domain in (f"host{i}.example" for i in range(200)):
+        if master_of(domain) != home:
+            by_master.setdefault(master_of(domain), domain)
+    lagging, domains = max(by_master), list(by_master.values())
+    assert len(domains) == 2, "the test needs the two masters that do not hold {site}"
+    replica = redis_cluster.replica_of(lagging)
+
+    async def main() -> tuple[Incoming, Incoming]:
+        client = await connection.async_client(config(cluster_url), cluster_url)
+        try:
+            f = Frontier(client, KEYS, "priority", "n1", 60, 3, politeness=UNLIMITED)
+            await f.open(EXACT)
+            assert f.partitions == 64
+            pushes = [push(f"http://{d}/{i}", d) for d in domains for i in range(3)]
+            redis_cluster.servers.pause(replica)
+            try:
+                refused = await f.exchange(Outgoing(pushes=pushes))
+            finally:
+                redis_cluster.servers.resume(replica)
+            return refused, await f.exchange(Outgoing(pushes=pushes))
+        finally:
+            await client.aclose()
+    refused, again = asyncio.run(main())
+    assert refused.saved == [] and isinstance(refused.error, NotDurableError), refused
+    assert "a write reached 0 of the 1 replicas" in str(refused.error)
+    assert again.error is None and sorted(i for s in again.saved for i in s) == list(range(6))
+    assert (again.added, again.duplicates) == (0, 6)  # the first round's writes had landed

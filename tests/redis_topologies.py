@@ -257,11 +257,7 @@ class SentinelTopology:
         self.servers.spawn(self.replica, *COMMON, "--replicaof", "127.0.0.1", str(self.master))
         # The Sentinel finds replicas in the master's INFO, read every 10 s: start it once
         # the replica is there, so that its first read finds it.
-        def replica_online() -> bool:
-            with client_at(self.master) as master:
-                replica = master.info("replication").get("slave0", {})
-            return isinstance(replica, dict) and replica.get("state") == "online"
-        _wait(replica_online, "the replica is not in sync")
+        self._wait_replica_online("the replica is not in sync")
         home = self.servers.folder / str(self.sentinel)
         home.mkdir(parents=True, exist_ok=True)
         conf = home / "sentinel.conf"
@@ -280,6 +276,27 @@ class SentinelTopology:
                 state = sentinel.sentinel_master(self.service)
             return int(state.get("num-slaves", 0)) >= 1
         _wait(ready, "the Sentinel does not see the replica")
+
+    def lose_replica(self) -> None:
+        """``kill -9`` the replica and wait until the master counts no replica."""
+        self.servers.kill(self.replica)
+
+        def alone() -> bool:
+            with client_at(self.master) as master:
+                return int(master.info("replication")["connected_slaves"]) == 0
+        _wait(alone, "the master still counts its killed replica")
+
+    def restore_replica(self) -> None:
+        """Start the replica again and wait until it is in sync."""
+        self.servers.spawn(self.replica, *COMMON, "--replicaof", "127.0.0.1", str(self.master))
+        self._wait_replica_online("the restarted replica is not in sync")
+
+    def _wait_replica_online(self, failure: str) -> None:
+        def online() -> bool:
+            with client_at(self.master) as master:
+                replica = master.info("replication").get("slave0", {})
+            return isinstance(replica, dict) and replica.get("state") == "online"
+        _wait(online, failure)
 
     def current_master(self) -> int:
         with client_at(self.sentinel) as sentinel:

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_SSL_KEYFILE": None,
     "REDIS_WAIT_REPLICAS": None,  # None: 1 on a Cluster or Sentinel with replicas, else 0
     "REDIS_WAIT_TIMEOUT_MS": 500,
+    "REDIS_WAIT_STRICT": False,  # True: a master short of replicas takes no write as saved
 }
 
 
@@ -45,6 +46,9 @@ class RedisConfig:
     # as saved; None: 1 on a Cluster or Sentinel with replicas, 0 on a single Redis
     wait_replicas: int | None = None
     wait_timeout_ms: int = 500
+    # a master with fewer replicas than wait_replicas: its writes go unwaited (False), or
+    # none counts as saved until it has them again (True)
+    wait_strict: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings,
@@ -75,4 +79,5 @@ class RedisConfig:
             wait_replicas=(int(values.number("REDIS_WAIT_REPLICAS", 0))
                            if values.raw("REDIS_WAIT_REPLICAS") not in (None, "") else None),
             wait_timeout_ms=int(values.number("REDIS_WAIT_TIMEOUT_MS", 1)),
+            wait_strict=values.flag("REDIS_WAIT_STRICT"),
         )

@@ -23,8 +23,10 @@ a Sentinel's old master does for about 10 s after ``SENTINEL FAILOVER``); it goe
 But when the master that serves the key now (asked afresh: under Sentinel after dropping
 every pooled connection, with the Sentinels naming it and no failover under way) is a
 master with fewer replicas than ``n``, the writes that follow, for ``DEGRADED_SECONDS``
-at a time, are not waited for (degraded, logged). Full protection through a failover
-needs 2 replicas per master.
+at a time, are not waited for (degraded, logged), unless ``REDIS_WAIT_STRICT`` says no
+write counts as saved until the master has its replicas again (nodes hold their work and
+send it again, ``scrapy seed`` fails). Full protection through a failover needs 2
+replicas per master.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Durability:
     timeout_ms: int = 500
     kind: str = "single"  # "single", "cluster" or "sentinel"
     where: str = ""  # the Redis address, password hidden
+    strict: bool = False  # never degraded: a short WAIT always means "not saved"
     _degraded_until: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -69,7 +72,7 @@ class Durability:
         wanted = config.wait_replicas
         if wanted is None:
             wanted = 1 if kind != "single" and replicas_seen > 0 else 0
-        return cls(wanted, config.wait_timeout_ms, kind, where)
+        return cls(wanted, config.wait_timeout_ms, kind, where, strict=config.wait_strict)
 
     def queue_wait(self, pipe: Any, client: Any, key: str) -> bool:
         """Queue ``WAIT`` on ``pipe`` after the writes queued on it for ``key``'s node;
@@ -86,11 +89,9 @@ class Durability:
             raise reply
         if int(reply) >= self.replicas:
             return
-        if await _may_degrade(client, key, self.replicas, self.kind):
+        if not self.strict and await _may_degrade(client, key, self.replicas, self.kind):
             self._degrade(_node_name(client, key), int(reply))
-        raise NotDurableError(f"Redis at {self.where}: a write reached {reply} of the "
-                              f"{self.replicas} replicas REDIS_WAIT_REPLICAS asks for "
-                              f"within {self.timeout_ms} ms; it goes again")
+        raise NotDurableError(self._short(reply) + "; it goes again")
 
     def confirm_sync(self, client: Any, key: str, reply: Any) -> None:
         """``confirm`` for a blocking client."""
@@ -98,11 +99,17 @@ class Durability:
             raise reply
         if int(reply) >= self.replicas:
             return
-        if _may_degrade_sync(client, key, self.replicas, self.kind):
+        if not self.strict and _may_degrade_sync(client, key, self.replicas, self.kind):
             self._degrade(_node_name(client, key), int(reply))
-        raise NotDurableError(f"Redis at {self.where}: a write reached {reply} of the "
-                              f"{self.replicas} replicas REDIS_WAIT_REPLICAS asks for "
-                              f"within {self.timeout_ms} ms")
+        raise NotDurableError(self._short(reply))
+
+    def _short(self, reply: Any) -> str:
+        """What a short ``WAIT`` reply means, for the user."""
+        said = (f"Redis at {self.where}: a write reached {reply} of the {self.replicas} "
+                f"replicas REDIS_WAIT_REPLICAS asks for within {self.timeout_ms} ms")
+        if self.strict:
+            said += " (REDIS_WAIT_STRICT: nothing counts as saved until the master has them)"
+        return said
 
     async def prepare(self, client: Any, key: str) -> None:
         """Before writes for ``key``: renew a degraded verdict that is about to lapse while

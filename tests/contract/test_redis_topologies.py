@@ -102,6 +102,24 @@ def test_seed_does_not_say_stored_before_a_replica_has_the_seeds(
     assert again.returncode == 0 and "Seeded 1 URLs" in again.stdout, again.stderr
 
 
+def test_strict_wait_saves_nothing_while_the_master_lacks_its_replica(
+        sentinel_setup: SentinelTopology) -> None:
+    sentinel_setup.lose_replica()
+    seed = ["seed", "site", "-"]
+    degraded = run_scrapy(sentinel_setup.url, *seed, stdin="https://example.com/a\n")
+    assert degraded.returncode == 0 and "Seeded 1 URLs" in degraded.stdout, degraded.stderr
+    assert "has fewer replicas than REDIS_WAIT_REPLICAS=1" in degraded.stderr
+    strict = {"REDIS_WAIT_STRICT": "True"}
+    held = run_scrapy(sentinel_setup.url, *seed, stdin="https://example.com/b\n", settings=strict)
+    assert held.returncode == 1 and "Seeded" not in held.stdout
+    assert ("a write reached 0 of the 1 replicas REDIS_WAIT_REPLICAS asks for within 500 ms "
+            "(REDIS_WAIT_STRICT: nothing counts as saved until the master has them)"
+            in held.stderr)
+    sentinel_setup.restore_replica()
+    again = run_scrapy(sentinel_setup.url, *seed, stdin="https://example.com/b\n", settings=strict)
+    assert again.returncode == 0 and "Seeded" in again.stdout, again.stderr
+
+
 def test_without_wait_a_single_redis_pays_nothing(redis_url: str) -> None:
     client = connection.sync_client(config(redis_url), redis_url)
     client.config_resetstat()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from crawler.frontier import lease_ids
@@ -164,11 +164,8 @@ def _cluster_view(heartbeat: list[Any], counts: dict[int, list[int]],
     if partitions == 1:
         return view
     if len(counts) != partitions - 1 or any(len(c) != 5 for c in counts.values()):
-        return ClusterView(view.now, view.queued, view.leased, view.seeds, view.enqueued,
-                           view.control, view.busy_until, None)
+        return replace(view, parts=None)
     parts = ((view.queued, view.leased, view.enqueued),
              *((counts[p][3], counts[p][4], counts[p][0]) for p in range(1, partitions)))
-    return ClusterView(view.now, sum(q for q, _, _ in parts), sum(v for _, v, _ in parts),
-                       view.seeds, sum(e for _, _, e in parts), view.control,
-                       view.busy_until, parts)
-
+    return replace(view, queued=sum(q for q, _, _ in parts), leased=sum(v for _, v, _ in parts),
+                   enqueued=sum(e for _, _, e in parts), parts=parts)

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -180,6 +182,44 @@ def site() -> Iterator[Site]:
 def small_site() -> Iterator[Site]:
     """The same kind of site with 200 pages, for tests about something else than scale."""
     yield from serve(200)
+
+
+@dataclass
+class Sites:
+    """The same small site on several loopback hosts: one domain each."""
+
+    sites: list[Site]
+
+    @property
+    def names(self) -> list[str]:
+        """The host names (the domains)."""
+        return [urlsplit(site.url).hostname or "" for site in self.sites]
+
+    @property
+    def seeds(self) -> str:
+        return "".join(site.page(0) + "\n" for site in self.sites)
+
+    @property
+    def pages(self) -> int:
+        return sum(site.pages for site in self.sites)
+
+    def expected(self) -> Counter[tuple[str, str]]:
+        return Counter((name, f"Page {i}") for name, site in zip(self.names, self.sites,
+                                                                 strict=True)
+                       for i in range(site.pages))
+
+
+@pytest.fixture(scope="session")
+def hosts() -> Iterator[Sites]:
+    """A 60-page site on each of 8 loopback hosts (127.0.0.2-9): 8 domains, which a crawl
+    of several partitions spreads over them."""
+    started = [start_site(60, f"127.0.0.{i}") for i in range(2, 10)]
+    yield Sites([site for _, site in started])
+    for process, _ in started:
+        process.terminate()
+        process.wait(10)
+        assert process.stdout is not None
+        process.stdout.close()
 
 
 def node_env(redis_url: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
@@ -14,13 +16,23 @@ from crawler.redis.keys import CrawlKeys
 from tests.conftest import run_scrapy
 
 
-def export_titles(redis_url: str, folder: Path) -> Counter[str]:
-    """Export the crawl's items as JSON lines and count them by page title."""
+def exported_rows(redis_url: str, folder: Path) -> list[dict[str, Any]]:
+    """Export the crawl's items as JSON lines and read them back."""
     target = folder / "items.jsonl"
     result = run_scrapy(redis_url, "export", "site", "-o", str(target))
     assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in target.read_text().splitlines()]
-    return Counter(row["title"] for row in rows)
+    return [json.loads(line) for line in target.read_text().splitlines()]
+
+
+def export_titles(redis_url: str, folder: Path) -> Counter[str]:
+    """Export the crawl's items and count them by page title."""
+    return Counter(row["title"] for row in exported_rows(redis_url, folder))
+
+
+def export_pages(redis_url: str, folder: Path) -> Counter[tuple[str, str]]:
+    """Export the crawl's items and count them by (host, page title)."""
+    return Counter((urlsplit(row["url"]).hostname or "", row["title"])
+                   for row in exported_rows(redis_url, folder))
 
 
 def pages_crawled(log: Path) -> int:

@@ -1,6 +1,7 @@
-"""What a node does once when it opens a crawl's frontier: fix the fingerprint layout (the
-crawl's first one wins), create a Bloom filter's bitmaps, and move what earlier versions
-queued (sorted sets) into today's domain lists, so that an upgrade loses nothing."""
+"""What a node does once when it opens a crawl's frontier: fix the number of partitions and
+the fingerprint layout (the crawl's first ones win), create a Bloom filter's bitmaps (each
+partition's), and move what earlier versions queued (sorted sets) into today's domain
+lists, so that an upgrade loses nothing (a crawl they began has one partition)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import logging
 
 import redis.asyncio
 
-from crawler.frontier import scripts
+from crawler.frontier import partitions, scripts
 from crawler.frontier.fingerprints import BloomLayout, FingerprintLayout, layout_from_json
+from crawler.redis import durability
 from crawler.redis.keys import CrawlKeys
 
 logger = logging.getLogger(__name__)
@@ -20,27 +22,37 @@ QUEUES_FIELD, QUEUES_LAYOUT = "queues", b"lists"
 
 
 async def open_crawl(client: redis.asyncio.Redis, keys: CrawlKeys, layout: str,
-                     recrawl_days: int, batch_size: int, order: str) -> FingerprintLayout:
-    """Load the scripts, fix the fingerprint layout and bring the crawl's keys up to date;
-    the layout the crawl keeps.
+                     recrawl_days: int, batch_size: int, order: str,
+                     wanted_partitions: int = 0) -> tuple[int, list[FingerprintLayout]]:
+    """Load the scripts, fix the number of partitions and the fingerprint layout and bring
+    the crawl's keys up to date; the number the crawl keeps and each partition's layout.
 
     ``layout`` is ``fingerprints.describe(...)`` of this node's settings; a URL seen
     ``recrawl_days`` or more days ago counts as new (0: never). ``batch_size``: the most
-    entries one migration script moves; ``order``: the queue order (push.lua's).
+    entries one migration script moves; ``order``: the queue order (push.lua's);
+    ``wanted_partitions``: ``SCHEDULER_PARTITIONS`` (0: ``partitions.default_count``).
     """
     await scripts.load(client)
-    await client.hsetnx(keys.seen_meta, "layout", layout)
+    masters = len(client.get_primaries()) if durability.is_cluster(client) else 0  # type: ignore[attr-defined]
+    wanted = wanted_partitions or partitions.default_count(masters)
+    count = await partitions.fix_count(client, keys, wanted)
+    if wanted_partitions and count != wanted_partitions:
+        logger.info("Crawl %r keeps the %d partitions it began with (SCHEDULER_PARTITIONS=%d "
+                    "here)", keys.crawl, count, wanted_partitions)
+    await client.hsetnx(keys.seen_meta, partitions.LAYOUT_FIELD, layout)
     stored = await client.hget(keys.seen_meta, "layout")
     recorded = stored.decode() if isinstance(stored, bytes) else layout
     if recorded != layout:
         logger.info("Fingerprints of this crawl keep the layout it began with: %s", recorded)
-    kept = layout_from_json(keys, recorded, recrawl_days)
-    if isinstance(kept, BloomLayout):
-        await create_bitmaps(client, kept)
-    if await client.hget(keys.seen_meta, QUEUES_FIELD) != QUEUES_LAYOUT:
+    kept = [layout_from_json(part, recorded, recrawl_days, count)
+            for part in keys.every_partition(count)]
+    for part_layout in kept:
+        if isinstance(part_layout, BloomLayout):
+            await create_bitmaps(client, part_layout)
+    if count == 1 and await client.hget(keys.seen_meta, QUEUES_FIELD) != QUEUES_LAYOUT:
         await migrate_sorted_sets(client, keys, batch_size, order)
         await client.hset(keys.seen_meta, QUEUES_FIELD, QUEUES_LAYOUT)
-    return kept
+    return count, kept
 
 
 async def migrate_sorted_sets(client: redis.asyncio.Redis, keys: CrawlKeys,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ class Script:
         once the replicas ``REDIS_WAIT_REPLICAS`` asks for have it (else
         ``NotDurableError``: run it again)."""
         (reply,), not_durable = await execute(
-            client, lambda pipe: self.queue(pipe, keys, args), keys[0])
+            client, lambda pipe: self.queue(pipe, keys, args), [keys[0]])
         if isinstance(reply, Exception):
             raise reply
         if not_durable is not None:
@@ -65,22 +65,25 @@ class Script:
 
 
 async def execute(client: Any, queue: Callable[[Any], object],
-                  durable_key: str | None) -> tuple[list[Any], Exception | None]:
+                  durable_keys: Sequence[str]) -> tuple[list[Any], Exception | None]:
     """Send the calls ``queue`` puts on a pipeline in one round trip and return their
     replies (errors included), and why they are not durable (``None``: they are).
 
     A ``NoScriptError`` means the node lost its script cache (restart, ``SCRIPT FLUSH``,
     a promoted node that never had them): the calls of one slot went to one node and
-    failed alike, so none ran; the scripts are loaded and the calls sent again. With
-    ``durable_key``, a ``WAIT`` for the replicas follows the calls on the connection of
-    that key's node (see ``crawler.redis.durability``)."""
+    failed alike, so none ran; the scripts are loaded and the calls sent again. The
+    writes for ``durable_keys`` (``queue`` may fill it in) are followed by a ``WAIT`` for
+    the replicas on the connection of each master that holds one of them, and count as
+    durable only if every master's replicas have them (see ``crawler.redis.durability``).
+    """
     wait = durability.of(client)
-    if durable_key is not None:
-        await wait.prepare(client, durable_key)
     for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)
         queue(pipe)
-        waited = durable_key is not None and wait.queue_wait(pipe, client, durable_key)
+        masters = durability.one_key_a_master(client, durable_keys) if wait.replicas else []
+        for key in masters:
+            await wait.prepare(client, key)
+        waited = [key for key in masters if wait.queue_wait(pipe, client, key)]
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         if attempt == 2 or not any(isinstance(r, redis.exceptions.NoScriptError)
                                    for r in replies):
@@ -88,11 +91,14 @@ async def execute(client: Any, queue: Callable[[Any], object],
         await load(client)
     if not waited:
         return replies, None
-    try:
-        await wait.confirm(client, durable_key or "", replies[-1])
-    except (redis.RedisError, OSError) as exc:
-        return replies[:-1], exc
-    return replies[:-1], None
+    calls, waits = replies[:-len(waited)], replies[-len(waited):]
+    not_durable: Exception | None = None
+    for key, reply in zip(waited, waits, strict=True):  # each master's verdict
+        try:
+            await wait.confirm(client, key, reply)
+        except (redis.RedisError, OSError) as exc:
+            not_durable = not_durable or exc
+    return calls, not_durable
 
 
 def _read(name: str, *helpers: str) -> Script:

@@ -68,7 +68,7 @@ class SeedMover:
                     pipe.sadd(target, *values)
                 else:
                     pipe.zadd(target, dict(values))
-            (copied,), not_durable = await scripts.execute(client, copy, target)
+            (copied,), not_durable = await scripts.execute(client, copy, [target])
             if isinstance(copied, Exception):
                 raise copied
             if not_durable is not None:

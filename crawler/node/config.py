@@ -13,6 +13,7 @@ from crawler.errors import ConfigError
 from crawler.frontier.exchange import BATCH_SIZE, IDLE_TIMEOUT, NODE_TIMEOUT
 from crawler.frontier.fingerprints import describe
 from crawler.frontier.limits import Politeness, from_values
+from crawler.frontier.partitions import checked
 from crawler.redis.config import RedisConfig
 from crawler.setting_values import SettingValues
 
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_NODE_ID": None,
     "SCHEDULER_FLUSH_DELAY": 0.005,
     "SCHEDULER_MAX_ATTEMPTS": 5,
+    "SCHEDULER_PARTITIONS": 0,
     "MAX_IDLE_TIME_BEFORE_CLOSE": IDLE_TIMEOUT,
     "FINGERPRINT_STORE": "exact",
     "FINGERPRINT_BUCKET_BITS": 16,
@@ -89,6 +91,7 @@ class FrontierConfig:
     bloom_bits_per_url: int
     recrawl_days: int
     politeness: Politeness
+    partitions: int = 0  # wanted when the crawl begins (0: partitions.default_count)
 
     @property
     def quiet_interval(self) -> float:
@@ -132,6 +135,10 @@ class FrontierConfig:
         if recrawl and store == "bloom":
             raise ConfigError("setting RECRAWL_AFTER_DAYS needs FINGERPRINT_STORE='exact': a "
                               "Bloom filter cannot tell when it saw a URL")
+        try:
+            partitions = checked(get("SCHEDULER_PARTITIONS"), where("SCHEDULER_PARTITIONS"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(
             redis=RedisConfig.from_settings(settings, environ),
             persist=values.flag("SCHEDULER_PERSIST"),
@@ -154,5 +161,6 @@ class FrontierConfig:
             politeness=from_values(get("DOMAIN_CONCURRENCY"), get("DOMAIN_RATE"),
                                    get("DOMAIN_LIMITS"), values.flag("ROBOTSTXT_OBEY"),
                                    number("ROBOTSTXT_MAX_DELAY", 0)),
+            partitions=partitions,
         )
 

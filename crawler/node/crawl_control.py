@@ -27,13 +27,16 @@ class CrawlControl:
         self.stop_crawl = stop_crawl
         self.paused = False
         self.crawl_finished = False
+        self._previous: ClusterView | None = None  # the view before (the two-read rule)
         self._waiting_logged = False
 
     def follow(self, view: ClusterView, stopping: bool, busy: bool) -> None:
         """Act on ``view``; ``stopping``: the node stops already; ``busy``: it popped or
         holds requests."""
         self._obey(view.control, stopping)
-        self.crawl_finished = membership.crawl_finished(view, self.config.idle_timeout)
+        self.crawl_finished = membership.crawl_finished(view, self.config.idle_timeout,
+                                                        self._previous)
+        self._previous = view
         if self.crawl_finished:
             self.nextcall.schedule()  # the engine looks at idleness now, not in 5 s
         nothing = not (view.enqueued or view.seeds or busy)

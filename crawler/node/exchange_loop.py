@@ -77,7 +77,8 @@ class ExchangeLoop:
         self.inprogress = engine.inprogress  # a request leaving it is done: acked
         self.nextcall = engine.nextcall  # wakes the engine (see crawler.node.engine)
         self.url = url
-        self.outbox = Outbox(book, config.batch_size, config.lease_seconds)
+        self.outbox = Outbox(book, config.batch_size, config.lease_seconds,
+                             frontier.partitions)
         self.heartbeat = Heartbeat(stats)
         self.outage = Outage(url, stats)
         self.timing = RoundTiming(config)

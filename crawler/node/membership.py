@@ -63,13 +63,24 @@ def idle_seconds(state: dict[str, Any], now: float) -> float:
     return idle_for + (now - float(state.get("beat", now)))
 
 
-def crawl_finished(view: ClusterView, idle_timeout: float) -> bool:
+def crawl_finished(view: ClusterView, idle_timeout: float,
+                   previous: ClusterView | None = None) -> bool:
     """The end-of-crawl rule: not paused, nothing queued, leased or seeded, at least one
     request ever enqueued, and every live node idle for ``idle_timeout`` seconds (0: never
     end). The last part is ``view.busy_until`` being past: each heartbeat scores its node
-    with the time until which it is live and not yet idle that long (``heartbeat.lua``)."""
+    with the time until which it is live and not yet idle that long (``heartbeat.lua``).
+
+    In a crawl of several partitions (``view.parts``), read one after the other, a request
+    could move between two reads unseen: it ends only when ``previous`` (this node's
+    heartbeat before) was a complete read too, in which every partition held nothing
+    queued or leased, and no partition's ``enqueued`` changed in between."""
     if view.control == "paused":
         return False
     if idle_timeout <= 0 or view.queued or view.leased or view.seeds or not view.enqueued:
+        return False
+    if view.parts is None:
+        return False
+    if view.parts and (previous is None or previous.parts != view.parts
+                       or any(queued or leased for queued, leased, _ in view.parts)):
         return False
     return view.busy_until <= view.now

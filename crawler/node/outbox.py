@@ -32,9 +32,11 @@ class Sent:
 class Outbox:
     """The node's side of the rounds: its new requests and Crawl-delays, and its book."""
 
-    def __init__(self, book: LeaseBook, batch_size: int, lease_seconds: float) -> None:
+    def __init__(self, book: LeaseBook, batch_size: int, lease_seconds: float,
+                 partitions: int = 1) -> None:
         self.book = book
         self.batch_size = batch_size
+        self.partitions = partitions  # the crawl's: with several, children may be anywhere
         self.renew_every = lease_seconds / 3
         self.pushes: list[Push] = []  # requests to enqueue, in the order they came
         self.crawl_delays: dict[str, float] = {}  # robots.txt, per domain, not sent yet
@@ -60,8 +62,11 @@ class Outbox:
             # (and the done ones whose acks wait for their children to be saved)
             renew = book.to_renew()
         # The acks go in one script with the first batch of pushes (see Outgoing): those
-        # whose children may be in a later batch wait until a round has saved them.
-        pending = book.done if len(self.pushes) <= self.batch_size else []
+        # whose children may be in a later batch, or in another partition (on another
+        # master), wait until a round has saved every push it carried. With no push left
+        # to send, every child of a finished request is saved already.
+        together = self.partitions == 1 and len(self.pushes) <= self.batch_size
+        pending = book.done if together or not self.pushes else []
         out = Outgoing(
             pushes=list(self.pushes), dead=list(book.unusable), acks=book.done_saved + pending,
             failed=list(book.failed), renew=renew, pop=pop,

@@ -109,7 +109,8 @@ class RedisScheduler(BaseScheduler):
         frontier = Frontier(client, self.keys, self.config.queue_order, node_id,
                             self.config.lease_seconds, self.config.max_attempts,
                             self.config.politeness, self.config.batch_size,
-                            self.config.node_timeout, self.config.idle_timeout)
+                            self.config.node_timeout, self.config.idle_timeout,
+                            self.config.partitions)
         previous = await frontier.previous_state()
         if previous is not None and same_node_elsewhere(previous, previous["now"],
                                                         self.config.node_timeout):

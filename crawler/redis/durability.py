@@ -11,6 +11,11 @@ the same connection and in the same pipeline, by ``WAIT n timeout``; a reply bel
 means "not durable": the caller keeps the data and sends it again (every script is safe
 to run twice).
 
+A crawl of several partitions spreads over several masters: a pipeline that writes to
+some of them WAITs on each (``crawler.frontier.scripts.execute``), and its writes count
+as saved only if every one of those masters' replies is enough. The verdicts below are
+each master's own.
+
 A master with fewer connected replicas than ``n`` (the one left after a failover with
 one replica) would stall every write. A short ``WAIT`` never lets the write it covers
 count as saved (that write may have gone to a demoted master that still takes writes, as
@@ -29,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +153,17 @@ def of(client: Any) -> Durability:
 
 def is_cluster(client: Any) -> bool:
     return hasattr(client, "get_node_from_key")
+
+
+def one_key_a_master(client: Any, keys: Sequence[str]) -> list[str]:
+    """One of ``keys`` for each master that holds some of them, in their order (on a
+    single Redis or Sentinel, one master holds them all)."""
+    if not is_cluster(client):
+        return list(keys[:1])
+    masters: dict[str, str] = {}
+    for key in keys:
+        masters.setdefault(_node_name(client, key), key)
+    return list(masters.values())
 
 
 def _node_name(client: Any, key: str) -> str:

@@ -73,7 +73,7 @@ def test_a_round_while_the_slot_moves_changes_nothing_then_each_request_once(
         client = await connection.async_client(config(url), url)
         try:
             frontier = Frontier(client, KEYS, "priority", "n1", 60, max_attempts=3,
-                                politeness=CAPPED)
+                                politeness=CAPPED, partitions=1)
             await frontier.open(EXACT)
             # A crawl that ran a while: a seed waiting, both domains queued, a robots.txt
             # read, an entry leased, one that failed (its attempt recorded), one

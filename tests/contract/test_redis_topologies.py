@@ -32,7 +32,8 @@ def frontier_round(url: str, flush_scripts: tuple[int, ...] = ()) -> list[bytes]
     async def main() -> list[bytes]:
         client = await connection.async_client(config(url), url)
         try:
-            frontier = Frontier(client, KEYS, "priority", "n1", 60, max_attempts=3)
+            frontier = Frontier(client, KEYS, "priority", "n1", 60, max_attempts=3,
+                                partitions=1)
             await frontier.open(EXACT)
             for port in flush_scripts:
                 with client_at(port) as node:

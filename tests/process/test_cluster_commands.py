@@ -29,7 +29,7 @@ def test_every_command_works_on_a_cluster(cluster_url: str, redis_cluster: Clust
     assert run_scrapy(cluster_url, "resume", "site").returncode == 0
 
     logs = [tmp_path / "node1.log", tmp_path / "node2.log"]
-    nodes = [start_node(cluster_url, log) for log in logs]
+    nodes = [start_node(cluster_url, log, SCHEDULER_PARTITIONS="1") for log in logs]
     assert wait_all(nodes) == [0, 0]
     crawled = [pages_crawled(log) for log in logs]
     assert sum(crawled) == small_site.pages, f"pages fetched more than once: {crawled}"

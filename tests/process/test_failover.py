@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from crawler.redis.keys import CrawlKeys
-from tests.conftest import Site, run_scrapy, start_node, wait_all
-from tests.helpers import expected_titles, export_titles
+from tests.conftest import Site, Sites, run_scrapy, start_node, wait_all
+from tests.helpers import expected_titles, export_pages, export_titles
 from tests.process.test_control import wait_until
 from tests.redis_topologies import ClusterTopology, SentinelTopology, client_at
 
@@ -23,12 +23,12 @@ PADDING = 30_000_000  # bytes: more than loopback socket buffers hold
 
 
 def crawl_through(url: str, site: Site, folder: Path, items: Callable[[], int],
-                  failover: Callable[[], None]) -> None:
+                  failover: Callable[[], None], **settings: str) -> None:
     """Two nodes crawl ``site``; ``failover`` runs once a quarter of it is stored; every
     page must be in the export exactly once."""
     seeded = run_scrapy(url, "seed", "site", "-", stdin=site.page(0) + "\n")
     assert seeded.returncode == 0, seeded.stderr
-    nodes = [start_node(url, folder / f"node{i}.log") for i in range(2)]
+    nodes = [start_node(url, folder / f"node{i}.log", **settings) for i in range(2)]
     wait_until(lambda: items() > site.pages // 4)
     failover()
     assert wait_all(nodes) == [0, 0]
@@ -47,8 +47,37 @@ def test_a_cluster_master_killed_mid_crawl_loses_nothing(own_cluster: ClusterTop
         own_cluster.servers.kill(victim)
         reader.close()
 
-    crawl_through(own_cluster.all_nodes_url, site, tmp_path, items, kill)
+    crawl_through(own_cluster.all_nodes_url, site, tmp_path, items, kill,
+                  SCHEDULER_PARTITIONS="1")
     assert own_cluster.master_of(KEYS.stats) != victim, "no failover happened"
+
+
+@pytest.mark.parametrize("victim_holds", ["seeds and items", "requests only"])
+def test_a_cluster_master_killed_mid_crawl_of_partitions_loses_nothing(
+        own_cluster: ClusterTopology, hosts: Sites, tmp_path: Path, victim_holds: str) -> None:
+    """The default partitions (64 over 3 masters): a crawl of several hosts whose
+    requests, leases and acknowledgements span the masters; the one killed holds the
+    crawl-wide keys, or only some hosts' partitions."""
+    home = own_cluster.master_of(KEYS.stats)
+    victim = home if victim_holds == "seeds and items" else next(
+        port for port in own_cluster.masters() if port != home)
+    reader = redis.RedisCluster(host="127.0.0.1", port=home)
+    url = own_cluster.all_nodes_url
+
+    def kill() -> None:
+        own_cluster.servers.kill(victim)
+
+    seeded = run_scrapy(url, "seed", "site", "-", stdin=hosts.seeds)
+    assert seeded.returncode == 0, seeded.stderr
+    nodes = [start_node(url, tmp_path / f"node{i}.log") for i in range(2)]
+    try:
+        wait_until(lambda: int(reader.xlen(KEYS.items)) > hosts.pages // 4)
+    finally:
+        reader.close()
+    kill()
+    assert wait_all(nodes) == [0, 0]
+    assert export_pages(url, tmp_path) == hosts.expected()
+    assert victim not in own_cluster.masters(), "no failover happened"
 
 
 @pytest.mark.parametrize("how", ["SENTINEL FAILOVER", "kill -9"])

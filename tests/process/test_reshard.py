@@ -26,7 +26,7 @@ def test_a_crawl_slot_resharded_mid_crawl_loses_nothing(own_cluster: ClusterTopo
 
     try:
         crawl_through(own_cluster.url, site, tmp_path, items,
-                      lambda: own_cluster.move_slot(slot, target))
+                      lambda: own_cluster.move_slot(slot, target), SCHEDULER_PARTITIONS="1")
     finally:
         reader.close()
     assert own_cluster.owner(slot) == target

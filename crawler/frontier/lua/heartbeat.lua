@@ -15,6 +15,9 @@
 -- listed as dead until then), at most FORGET_MAX nodes a beat.
 -- ARGV[6] node timeout (s): a node silent this long is dead
 -- ARGV[7] idle timeout (s): the crawl may end once every live node was idle this long
+-- ARGV[8..11] (a crawl of several partitions; these keys are partition 0's) the other
+-- partitions' queued, leased, seen and done, as the node last read them: the sample adds
+-- them, so that the series shows the whole crawl. The reply stays partition 0's.
 -- A node keeps the crawl from ending until min(idle since + idle timeout, beat + node
 -- timeout) (busy: beat + node timeout); the crawl may end when the latest of these is past.
 -- Every key it uses is in KEYS and none is emptied then used again: Redis checks them
@@ -69,9 +72,12 @@ local stats = redis.call('HMGET', KEYS[6], 'enqueued', 'seen', 'done', 'items', 
 local queued = tonumber(stats[5] or 0)
 local leased = redis.call('HLEN', KEYS[4])
 if redis.call('SET', KEYS[8], '1', 'NX', 'PX', math.floor(tonumber(ARGV[3]) * 1000)) then
+  local more = {}
+  for i = 1, 4 do more[i] = tonumber(ARGV[7 + i] or 0) end
   redis.call('LPUSH', KEYS[7], cjson.encode({
-    t = now, queued = queued, leased = leased, seeds = seeds, seen = tonumber(stats[2] or 0),
-    done = tonumber(stats[3] or 0), items = tonumber(stats[4] or 0)}))
+    t = now, queued = queued + more[1], leased = leased + more[2], seeds = seeds,
+    seen = tonumber(stats[2] or 0) + more[3], done = tonumber(stats[3] or 0) + more[4],
+    items = tonumber(stats[4] or 0)}))
   redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[4]) - 1)
 end
 local control = redis.call('GET', KEYS[9]) or ''

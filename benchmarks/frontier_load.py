@@ -249,6 +249,7 @@ async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
     outbox = Outbox(book, frontier.batch_size, frontier.lease_seconds)
     robots_read: set[str] = set()
     last_beat, pages, idle = -math.inf, 0, False
+    queued: int | None = None  # the crawl's queued entries, as the last heartbeat saw them
     while True:
         want = tally.claim(shape.prefetch)
         now = time.monotonic()
@@ -261,6 +262,8 @@ async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
         sent = outbox.plan(pop=want, heartbeat=node_state(pages) if beat else None)
         got = await frontier.exchange(sent.out)
         tally.rounds += got.sent
+        if got.cluster is not None:
+            queued = got.cluster.queued
         outbox.forget_saved(sent, got)
         tally.added += got.added
         tally.claimed -= want - len(got.popped)
@@ -281,7 +284,8 @@ async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
                 outbox.crawl_delays[entry.domain] = 0.0
         pages += len(got.popped)
         tally.done += len(got.popped)
-        dry = want > 0 and not got.popped and not outbox.pushes
+        # (an empty pop says only that the partitions it asked were empty)
+        dry = want > 0 and not got.popped and not outbox.pushes and queued == 0
         if dry != idle:
             idle, tally.idle = dry, tally.idle + (1 if dry else -1)
         if dry:
@@ -305,13 +309,15 @@ async def drain(client: Any, shape: Shape, tally: Tally) -> None:
     frontier = new_frontier(client, "drain", shape.partitions)
     await frontier.open(LAYOUT)
     acks: list[str] = []
-    while True:
-        got = await frontier.exchange(Outgoing(acks=acks, pop=2000))
+    while True:  # until a pop finds nothing and the crawl's counts say nothing is queued
+        got = await frontier.exchange(Outgoing(acks=acks, pop=2000, heartbeat=node_state(0)))
         if got.error is not None:
             raise got.error
         acks = [entry.id for entry in got.popped]
         tally.popped.update(entry.payload for entry in got.popped)
-        if not got.popped and math.isinf(got.next_ready or math.inf):
+        if not got.popped and got.cluster is not None and got.cluster.queued == 0:
+            await frontier.exchange(Outgoing(acks=acks))
+            await frontier.leave()
             return
 
 

@@ -20,9 +20,13 @@ tag and may lie in another slot: on a cluster the nodes then move its seeds into
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
+from crawler.errors import ConfigError
+
 SCRAPY_REDIS_START_URLS = "%(name)s:start_urls"  # scrapy-redis's REDIS_START_URLS_KEY default
+PARTITION_SUFFIX = re.compile(r"(.*)/\d+")  # ``{<crawl>/<p>}``: partition p's tag
 
 
 def is_scrapy_redis_spider(spider: object) -> bool:
@@ -61,6 +65,12 @@ class CrawlKeys:
     crawl: str
     start_urls_template: str | None = None
     partition: int = 0  # whose queues, leases, counters and fingerprints these name
+
+    def __post_init__(self) -> None:
+        clash = PARTITION_SUFFIX.fullmatch(self.crawl)
+        if clash:
+            raise ConfigError(f"crawl name {self.crawl!r} ends in /<number>, as the keys of a "
+                              f"partition of crawl {clash.group(1)!r} do: rename the spider")
 
     @classmethod
     def for_spider(cls, prefix: str, spider: object, configured: str | None) -> CrawlKeys:

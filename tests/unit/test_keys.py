@@ -88,3 +88,13 @@ def test_partitions_pattern_matches_partitions_and_not_other_crawls() -> None:
     assert not fnmatchcase("crawl:{books/x}:domains", keys.partitions_pattern)
     assert not fnmatchcase("crawl:{books}:domains", keys.partitions_pattern)
     assert not fnmatchcase("crawl:{bookshelf/1}:domains", keys.partitions_pattern)
+
+
+def test_a_crawl_named_as_a_partition_of_another_is_refused() -> None:
+    import pytest
+
+    from crawler.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"^crawl name 'site/1' ends in /<number>, as the "
+                       r"keys of a partition of crawl 'site' do: rename the spider$"):
+        CrawlKeys("crawl", "site/1")
+    assert CrawlKeys("crawl", "site/x").tag == "site/x"

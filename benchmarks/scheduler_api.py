@@ -279,7 +279,8 @@ def check_ours_enqueued(scheduler: Any, crawler: Crawler, counters: Counters, n:
     """Redis holds the N requests (queued, or leased into the prefetch buffer)."""
     assert crawler.stats is not None
     added = crawler.stats.get_value("scheduler/enqueued/redis", 0)
-    dups = crawler.stats.get_value("frontier/duplicates", 0)
+    dups = (crawler.stats.get_value("frontier/duplicates", 0)  # found in Redis
+            + crawler.stats.get_value("frontier/duplicates_on_node", 0))  # or on the node
     queued = int(counters.call("HGET", scheduler.keys.stats, "queued") or 0)
     leased = counters.call("HLEN", scheduler.keys.leased)
     if (added, dups, queued + leased) != (n, duplicates, n):

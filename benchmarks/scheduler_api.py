@@ -110,8 +110,9 @@ class Variant:
     settings: dict[str, Any]
 
 
-def variants(redis_url: str, prefetches: list[int], only: set[str]) -> list[Variant]:
-    """The schedulers to compare, with their settings."""
+def variants(redis_url: str, prefetches: list[int], only: set[str],
+             ours_set: dict[str, str]) -> list[Variant]:
+    """The schedulers to compare, with their settings (``ours_set``: ours' extra ones)."""
     default_prefetch = int(DEFAULTS["SCHEDULER_PREFETCH"])
     out = [
         Variant("scrapy (memory)", SCRAPY, {"SCHEDULER": "scrapy.core.scheduler.Scheduler"}),
@@ -128,7 +129,8 @@ def variants(redis_url: str, prefetches: list[int], only: set[str]) -> list[Vari
         "ADDONS": {"crawler.addon.RedisFrontier": 0}, "REDIS_URL": redis_url,
         "SCHEDULER_PREFETCH": p,
     }) for p in prefetches if p != default_prefetch]
-    return [v for v in out if v.family in only]
+    return [Variant(v.label, v.family, {**v.settings, **ours_set} if v.family == OURS
+                    else v.settings) for v in out if v.family in only]
 
 
 # -- a private redis-server ----------------------------------------------------------------
@@ -279,7 +281,8 @@ def check_ours_enqueued(scheduler: Any, crawler: Crawler, counters: Counters, n:
     """Redis holds the N requests (queued, or leased into the prefetch buffer)."""
     assert crawler.stats is not None
     added = crawler.stats.get_value("scheduler/enqueued/redis", 0)
-    dups = crawler.stats.get_value("frontier/duplicates", 0)
+    dups = (crawler.stats.get_value("frontier/duplicates", 0)  # found in Redis
+            + crawler.stats.get_value("frontier/duplicates_on_node", 0))  # or on the node
     queued = int(counters.call("HGET", scheduler.keys.stats, "queued") or 0)
     leased = counters.call("HLEN", scheduler.keys.leased)
     if (added, dups, queued + leased) != (n, duplicates, n):
@@ -382,7 +385,8 @@ def command_line(args: argparse.Namespace) -> str:
                        "--requests", str(args.requests), "--repeat",
                        str(args.repeat), "--prefetch", ",".join(map(str, args.prefetch_list)),
                        "--callback-size", str(args.callback_size), "--only",
-                       ",".join(sorted(args.only_set))])
+                       ",".join(sorted(args.only_set)),
+                       *[part for item in args.ours_set for part in ("--ours-set", item)]])
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -400,7 +404,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=f"{SCRAPY},{SCRAPY_REDIS},{OURS}",
                         help="schedulers to run, comma-separated")
     parser.add_argument("--redis-server", default="redis-server", help="redis-server binary")
+    parser.add_argument("--ours-set", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra setting of the ours rows (repeatable)")
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.ours_set):
+        parser.error("--ours-set takes NAME=VALUE")
+    args.ours_settings = dict(item.split("=", 1) for item in args.ours_set)
     args.prefetch_list = [int(p) for p in args.prefetch.split(",") if p]
     args.only_set = {s.strip() for s in args.only.split(",") if s.strip()}
     if args.only_set - {SCRAPY, SCRAPY_REDIS, OURS}:
@@ -418,7 +427,7 @@ async def amain(args: argparse.Namespace) -> None:
     counters = Counters(client)
     load_before = os.getloadavg()[0]
     redis_version = client.info("server")["redis_version"]
-    chosen = variants(server.url, args.prefetch_list, args.only_set)
+    chosen = variants(server.url, args.prefetch_list, args.only_set, args.ours_settings)
     results: dict[str, list[Run]] = {v.label: [] for v in chosen}
     try:
         for rep in range(args.repeat):

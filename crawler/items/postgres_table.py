@@ -12,16 +12,16 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import redis
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from crawler.items import stream
 from crawler.items.config import PostgresConfig
 from crawler.redis.keys import CrawlKeys
+
+if TYPE_CHECKING:  # psycopg is imported where used: a node without PostgreSQL never loads it
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ WHERE t.fetched_at <= excluded.fetched_at"""
 
 def describe(dsn: str) -> str:
     """Where ``dsn`` points, as ``postgresql://user@host:port/db``: never the password."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
     try:
         p = conninfo_to_dict(dsn)
     except psycopg.Error:
@@ -62,6 +64,8 @@ def describe(dsn: str) -> str:
 
 def scrub(exc: BaseException, dsn: str) -> str:
     """The error's message on one line, with the DSN's password (if any) hidden."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
     text = " ".join(str(exc).split()) or type(exc).__name__
     with contextlib.suppress(psycopg.Error):
         password = conninfo_to_dict(dsn).get("password")
@@ -72,6 +76,7 @@ def scrub(exc: BaseException, dsn: str) -> str:
 
 def connect_options(dsn: str) -> dict[str, Any]:
     """autocommit (one statement a batch), and a connect timeout unless the DSN sets one."""
+    from psycopg.conninfo import conninfo_to_dict
     given = conninfo_to_dict(dsn)
     options: dict[str, Any] = {"autocommit": True}
     if "connect_timeout" not in given:
@@ -114,6 +119,7 @@ class ItemTable:
     """The item table: its name and its two statements."""
 
     def __init__(self, name: tuple[str, ...]) -> None:
+        from psycopg import sql
         self.name = ".".join(name)
         ident = sql.Identifier(*name)
         self.create_sql = sql.SQL(CREATE).format(table=ident)
@@ -140,6 +146,7 @@ class ItemTable:
 def bad_data(exc: BaseException) -> bool:
     """Whether the rows were refused for what they hold (then each is tried alone), rather
     than the database being unusable for now (then the batch waits and is retried)."""
+    import psycopg
     if isinstance(exc, psycopg.Error):
         if exc.sqlstate:
             return exc.sqlstate[:2] in BAD_DATA
@@ -155,6 +162,7 @@ async def backfill(config: PostgresConfig, key_field: str, keys: CrawlKeys, clie
     Redis stream. (Run by
     ``scrapy export``, alone on its loop: the blocking Redis reads block nobody.)"""
     assert config.dsn is not None
+    import psycopg
     table = ItemTable(config.table)
     conn = await psycopg.AsyncConnection.connect(config.dsn, **connect_options(config.dsn))
     async with conn:

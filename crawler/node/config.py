@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULER_NODE_TIMEOUT": NODE_TIMEOUT,
     "SCHEDULER_NODE_ID": None,
     "SCHEDULER_FLUSH_DELAY": 0.005,
+    "SCHEDULER_RECENT_SECONDS": 30.0,
+    "SCHEDULER_RECENT_FINGERPRINTS": 100_000,
     "SCHEDULER_MAX_ATTEMPTS": 5,
     "SCHEDULER_PARTITIONS": 0,
     "MAX_IDLE_TIME_BEFORE_CLOSE": IDLE_TIMEOUT,
@@ -83,6 +85,8 @@ class FrontierConfig:
     node_timeout: float
     node_id: str | None
     flush_delay: float
+    recent_seconds: float  # a node drops a link it saved less than this long ago
+    recent_fingerprints: int  # ... remembering this many at most (0: none)
     max_attempts: int
     idle_timeout: float
     fingerprint_store: str
@@ -151,6 +155,8 @@ class FrontierConfig:
             node_timeout=number("SCHEDULER_NODE_TIMEOUT", 1),
             node_id=_node_id(values.raw("SCHEDULER_NODE_ID"), where("SCHEDULER_NODE_ID")),
             flush_delay=number("SCHEDULER_FLUSH_DELAY", 0),
+            recent_seconds=number("SCHEDULER_RECENT_SECONDS", 0),
+            recent_fingerprints=int(number("SCHEDULER_RECENT_FINGERPRINTS", 0)),
             max_attempts=int(number("SCHEDULER_MAX_ATTEMPTS", 1)),
             idle_timeout=number("MAX_IDLE_TIME_BEFORE_CLOSE", 0),
             fingerprint_store=store,

@@ -23,9 +23,8 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import redis
 from itemadapter import ItemAdapter
 from redis.asyncio import Redis as AsyncRedis
@@ -52,6 +51,9 @@ from crawler.items.records import ItemRecords, open_records
 from crawler.redis import connection
 from crawler.redis.config import RedisConfig
 from crawler.redis.keys import CrawlKeys
+
+if TYPE_CHECKING:  # imported where used: a node without PostgreSQL never loads it
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,7 @@ class PostgresPipeline:
             await self._report_unwritten()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        import psycopg
         if self._conn is None:
             conn = await psycopg.AsyncConnection.connect(self.dsn, **connect_options(self.dsn))
             try:
@@ -152,6 +155,7 @@ class PostgresPipeline:
         return self._conn
 
     async def _disconnect(self) -> None:
+        import psycopg
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(psycopg.Error, OSError):

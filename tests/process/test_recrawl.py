@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -78,3 +79,27 @@ def test_a_bloom_filter_cannot_forget(redis_url: str, small_site: Site, tmp_path
     result = run_scrapy(redis_url, "forget", "site", "-", stdin=small_site.page(3) + "\n")
     assert result.returncode == 1
     assert "cannot forget one URL; seed it with --recrawl instead" in result.stderr
+
+
+def duplicates_counted(redis_url: str, client: redis.Redis, site: Site, folder: Path,
+                       name: str, **settings: str) -> tuple[int, int]:
+    """Crawl ``site`` from its first page: (duplicates Redis counted, those the node
+    dropped itself); every page fetched once."""
+    client.flushall()
+    run_scrapy(redis_url, "seed", "site", "-", stdin=site.page(0) + "\n")
+    fetched = fetched_during(site, lambda: crawl(redis_url, folder, name, **settings))
+    assert fetched == Counter(range(site.pages)), "every page once"
+    on_node = re.search(r"'frontier/duplicates_on_node': (\d+)", (folder / f"{name}.log")
+                        .read_text())
+    return int(client.hget(KEYS.stats, "duplicates") or 0), int(on_node[1]) if on_node else 0
+
+
+def test_links_a_node_drops_itself_add_up_with_those_redis_drops(
+        redis_url: str, client: redis.Redis, small_site: Site, tmp_path: Path) -> None:
+    """The node's memory of what it saved drops most repeated links before Redis sees
+    them; with it off, Redis finds the same number of duplicates."""
+    in_redis, on_node = duplicates_counted(redis_url, client, small_site, tmp_path, "on")
+    all_in_redis, none = duplicates_counted(redis_url, client, small_site, tmp_path, "off",
+                                            SCHEDULER_RECENT_FINGERPRINTS="0")
+    assert none == 0 and on_node > in_redis, "most dropped on the node"
+    assert in_redis + on_node == all_in_redis

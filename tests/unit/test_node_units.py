@@ -30,6 +30,7 @@ from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 from crawler.errors import CrawlerError
+from crawler.frontier.fingerprints import BloomLayout, layout_from_json
 from crawler.node.engine import EngineSlot, engine_slot
 from crawler.node.scheduler import RedisScheduler
 from crawler.redis import connection
@@ -291,5 +292,76 @@ def test_a_failed_callback_counts_an_attempt_instead_of_an_ack(
         await until(lambda: client.hlen(KEYS.leased) == 0, "the retry acked")
         assert stat(client, "done") == 1
         assert client.hlen(KEYS.attempts) == 0
+        await node.close()
+    run(test)
+
+
+def test_a_node_drops_a_link_it_saved_and_counts_it(redis_url: str,
+                                                    client: redis.Redis) -> None:
+    """Links seen again after Redis saved them are dropped on the node, counted;
+    ``dont_filter`` ones still go; nothing is lost."""
+    async def test() -> None:
+        node = await Node(redis_url).open()
+        for url in urls(6):
+            assert node.scheduler.enqueue_request(Request(url))
+        await until(lambda: stat(client, "enqueued") == 6, "6 requests saved")
+        for url in urls(6):
+            assert node.scheduler.enqueue_request(Request(url))
+        assert node.scheduler.sync is not None and not node.scheduler.sync.pushes
+        assert node.crawler.stats.get_value("frontier/duplicates_on_node") == 6
+        assert node.scheduler.enqueue_request(Request(urls(1)[0], dont_filter=True))
+        taken = await take_all([node], 7)
+        assert sorted(r.url for r in taken) == sorted([*urls(6), urls(1)[0]])
+        assert stat(client, "duplicates") == 0  # none reached Redis
+        await node.close()
+    run(test)
+
+
+def test_a_link_pushed_in_a_failed_round_is_not_dropped_on_the_node(
+        redis_url: str, client: redis.Redis) -> None:
+    """While Redis refuses the rounds nothing counts as saved: the same link enqueued
+    again goes to Redis too, which finds it seen once the rounds go through."""
+    async def test() -> None:
+        node = await Node(redis_url).open()
+        await until(lambda: node.crawler.stats.get_value("frontier/round_trips", 0) > 0,
+                    "a first round")
+        client.config_set("maxmemory", "1")  # every write refused (noeviction)
+        try:
+            url = urls(1)[0]
+            assert node.scheduler.enqueue_request(Request(url))
+            await until(lambda: node.crawler.stats.get_value("frontier/redis_errors", 0) > 0,
+                        "a refused round")
+            assert node.scheduler.enqueue_request(Request(url))
+        finally:
+            client.config_set("maxmemory", "0")
+        [taken] = await take_all([node], 1)
+        assert taken.url == url
+        assert (stat(client, "enqueued"), stat(client, "duplicates")) == (1, 1)
+        assert node.crawler.stats.get_value("frontier/duplicates_on_node") is None
+        await node.close()
+    run(test)
+
+
+def test_a_forgotten_url_is_new_again_on_the_node_after_the_seconds(
+        redis_url: str, client: redis.Redis) -> None:
+    """``scrapy forget`` deletes the fingerprint in Redis; the node's memory lets the URL
+    through again once ``SCHEDULER_RECENT_SECONDS`` passed."""
+    async def test() -> None:
+        node = await Node(redis_url, SCHEDULER_RECENT_SECONDS=0.5).open()
+        url = urls(1)[0]
+        node.finish(await node.take_one(url))
+        await until(lambda: stat(client, "done") == 1, "the first fetch acked")
+        assert node.crawler.request_fingerprinter is not None
+        fingerprint = node.crawler.request_fingerprinter.fingerprint(Request(url))
+        layout = layout_from_json(KEYS, client.hget(KEYS.seen_meta, "layout"))
+        assert not isinstance(layout, BloomLayout)
+        assert layout.forget(client, [fingerprint]) == 1  # what scrapy forget does
+        node.scheduler.enqueue_request(Request(url))
+        assert node.crawler.stats.get_value("frontier/duplicates_on_node") == 1, \
+            "still remembered"
+        await asyncio.sleep(0.5)
+        node.scheduler.enqueue_request(Request(url))
+        [again] = await take_all([node], 1)
+        assert again.url == url
         await node.close()
     run(test)

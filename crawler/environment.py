@@ -26,6 +26,7 @@ ENVIRONMENT: dict[str, type] = {
     "REDIS_SSL_KEYFILE": str,
     "REDIS_WAIT_REPLICAS": int,
     "REDIS_WAIT_TIMEOUT_MS": int,
+    "REDIS_WAIT_STRICT": str,  # (a flag: True/False, 1/0)
     "LOG_LEVEL": str,
     "CONCURRENT_REQUESTS": int,
     "CONCURRENT_REQUESTS_PER_DOMAIN": int,
@@ -38,6 +39,7 @@ ENVIRONMENT: dict[str, type] = {
     "SCHEDULER_LEASE_SECONDS": float,
     "SCHEDULER_NODE_ID": str,
     "SCHEDULER_NODE_TIMEOUT": float,
+    "SCHEDULER_PARTITIONS": int,
     "SCHEDULER_PREFETCH": int,
     "SCHEDULER_QUEUE_ORDER": str,
     "USER_AGENT": str,

@@ -45,8 +45,13 @@ class SettingValues:
         return self.defaults[name] if value is None else value
 
     def flag(self, name: str) -> bool:
-        """A boolean value (Scrapy's reading of "0", "False", ...)."""
-        return self.settings.getbool(name, bool(self.defaults.get(name, False)))
+        """A boolean value (Scrapy's reading of "0", "False", ...); ``ConfigError`` names
+        any other."""
+        try:
+            return self.settings.getbool(name, bool(self.defaults.get(name, False)))
+        except ValueError:
+            raise ConfigError(f"{self.where(name)}={self.get(name)!r} is not True or False "
+                              "(nor 1/0, true/false)") from None
 
     def given(self, name: str) -> bool:
         """Set by the user, not registered by the add-on as a default."""

@@ -149,11 +149,23 @@ def test_environment_applies_below_the_command_line(monkeypatch: pytest.MonkeyPa
     assert FrontierConfig.from_settings(cmdline.settings).prefetch == 3
 
 
+def test_partitions_and_strict_wait_come_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEDULER_PARTITIONS", "64")
+    monkeypatch.setenv("REDIS_WAIT_STRICT", "True")
+    settings = crawler_with({}).settings
+    assert FrontierConfig.from_settings(settings).partitions == 64
+    assert FrontierConfig.from_settings(settings).redis.wait_strict is True
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("SCHEDULER_PREFETCH", "abc", "environment variable SCHEDULER_PREFETCH='abc' is not a number"),
     ("SCHEDULER_PREFETCH", "0", "environment variable SCHEDULER_PREFETCH=0 must be at least 1"),
     ("SCHEDULER_QUEUE_ORDER", "random", "environment variable SCHEDULER_QUEUE_ORDER='random'"),
     ("CONCURRENT_REQUESTS", "1.5", "environment variable CONCURRENT_REQUESTS='1.5' is not a whole"),
+    ("SCHEDULER_PARTITIONS", "3", r"environment variable SCHEDULER_PARTITIONS=3 must be 0 \(the "
+                                  r"default\) or a power of two"),
+    ("REDIS_WAIT_STRICT", "maybe", "environment variable REDIS_WAIT_STRICT='maybe'"),
 ])
 def test_a_bad_environment_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                           message: str) -> None:

@@ -86,8 +86,13 @@ def test_partitions_resharded_mid_crawl_lose_nothing(own_cluster: ClusterTopolog
     nodes = [start_node(url, tmp_path / f"node{i}.log", SCHEDULER_PARTITIONS=str(PARTITIONS))
              for i in range(2)]
     moving: list[int] = []
+
+    def chosen() -> bool:
+        moving[:] = busy()
+        return bool(moving)
+
     try:
-        wait_until(lambda: bool(moving.extend(busy()) or moving))
+        wait_until(chosen)
     finally:
         reader.close()
     moved = {}

@@ -96,7 +96,7 @@ def test_a_round_while_the_slot_moves_changes_nothing_then_each_request_once(
                 refused = await frontier.exchange(sent)
                 during = state(node)
             own_cluster.move_slot(slot, target)
-            added, popped = 0, []
+            added, popped = 0, list[Entry]()
             for _ in range(2):  # a round that met the slot moved (MOVED) goes again
                 again = await frontier.exchange(sent)
                 added, popped = added + again.added, popped + again.popped

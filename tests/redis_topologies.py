@@ -97,6 +97,13 @@ def client_at(port: int) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
 
 
+def redirections(node: redis.Redis) -> int:
+    """How many ``ASK`` and ``TRYAGAIN`` replies (a slot half-moved) ``node`` gave so far."""
+    stats = node.info("errorstats")
+    return sum(int(stats.get(f"errorstat_{name}", {}).get("count", 0))
+               for name in ("ASK", "TRYAGAIN"))
+
+
 class ClusterTopology:
     """A 3-master, 3-replica Redis Cluster on 127.0.0.1."""
 
@@ -208,20 +215,28 @@ class ClusterTopology:
                 pass
         _wait(lambda: replica in self.masters(), f"port {replica} is not promoted")
 
-    def move_slot(self, slot: int, target: int) -> None:
+    def move_slot(self, slot: int, target: int, until_met: bool = False) -> None:
         """Move ``slot`` to the master on port ``target`` as ``redis-cli --cluster reshard
         --cluster-pipeline 10`` does: ``SETSLOT IMPORTING``/``MIGRATING``, ``MIGRATE`` its
-        keys 10 at a time, ``SETSLOT NODE`` on the target, the source, the other masters."""
+        keys 10 at a time, ``SETSLOT NODE`` on the target, the source, the other masters.
+        ``until_met``: after the first 10 keys, hold the slot half-moved until a client met
+        it (the source answered an ``ASK`` or ``TRYAGAIN``), so that a test's clients meet
+        the move however fast it would be."""
         source, masters = self.owner(slot), self.masters()
         ids = {}
         for port in masters:
             with client_at(port) as node:
                 ids[port] = node.execute_command("CLUSTER", "MYID").decode()
         with client_at(source) as src, client_at(target) as dst:
+            met_before = redirections(src)
             dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source])
             src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target])
             while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
                 src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+                if until_met:
+                    _wait(lambda: redirections(src) > met_before,
+                          f"no client met slot {slot} half-moved from port {source}")
+                    until_met = False
         for port in [target, source, *(p for p in masters if p not in (target, source))]:
             with client_at(port) as node:
                 node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target])

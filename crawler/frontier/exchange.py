@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -164,6 +165,8 @@ class Frontier:
         if not plan:
             return Incoming()
         got = read_results(plan, results, self.partitions)
+        if mover is not None and mover.waiting and got.cluster is not None:
+            got.cluster = replace(got.cluster, seeds=got.cluster.seeds + mover.waiting)
         self._learn(plan, got)
         if not_durable is not None:  # all of it goes again
             got.saved, got.acks_saved, got.error = [], False, got.error or not_durable

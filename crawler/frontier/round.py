@@ -151,7 +151,9 @@ def _read_pop(got: Incoming, partition: int, result: Any) -> None:
         got.suspect = lease_ids.tagged(partition, isolated.decode())
     ready = int(next_ready) / 1000 if int(next_ready) >= 0 else math.inf
     got.next_ready = ready if got.next_ready is None else min(got.next_ready, ready)
-    got.pops.append((partition, math.isinf(ready)))
+    # Nothing queued: no domain queued and nothing handed out (seeds, partition 0's, are
+    # handed out by a pop that finds no domain: more may wait)
+    got.pops.append((partition, math.isinf(ready) and not popped))
 
 
 def _cluster_view(heartbeat: list[Any], counts: dict[int, list[int]],

@@ -74,13 +74,16 @@ async def execute(client: Any, queue: Callable[[Any], object],
     failed alike, so none ran; the scripts are loaded and the calls sent again. The
     writes for ``durable_keys`` (``queue`` may fill it in) are followed by a ``WAIT`` for
     the replicas on the connection of each master that holds one of them, and count as
-    durable only if every master's replicas have them (see ``crawler.redis.durability``).
+    durable only if every master's replicas have them (see ``crawler.redis.durability``)
+    and no key's slot moved meanwhile (redis-py sends a call answered ``MOVED`` again
+    after the pipeline, its ``WAIT`` included, to the new master).
     """
     wait = durability.of(client)
     for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)
         queue(pipe)
         masters = durability.one_key_a_master(client, durable_keys) if wait.replicas else []
+        homes = _homes(client, durable_keys) if masters else []
         for key in masters:
             await wait.prepare(client, key)
         waited = [key for key in masters if wait.queue_wait(pipe, client, key)]
@@ -93,12 +96,25 @@ async def execute(client: Any, queue: Callable[[Any], object],
         return replies, None
     calls, waits = replies[:-len(waited)], replies[-len(waited):]
     not_durable: Exception | None = None
+    if _homes(client, durable_keys) != homes:
+        # A slot moved (MOVED): redis-py sent its writes again, to the new master, after
+        # the WAIT on the old one; no WAIT covers them.
+        not_durable = durability.NotDurableError(
+            f"{wait.where}: a slot moved to another master during the round; its writes "
+            "go again")
     for key, reply in zip(waited, waits, strict=True):  # each master's verdict
         try:
             await wait.confirm(client, key, reply)
         except (redis.RedisError, OSError) as exc:
             not_durable = not_durable or exc
     return calls, not_durable
+
+
+def _homes(client: Any, keys: Sequence[str]) -> list[str]:
+    """The node that serves each of ``keys``, as a cluster client's slot table says now."""
+    if not durability.is_cluster(client):
+        return []
+    return [str(client.get_node_from_key(key).name) for key in keys]
 
 
 def _read(name: str, *helpers: str) -> Script:

@@ -38,6 +38,9 @@ class SeedMover:
         self.source = source
         self.node_id = node_id
         self.more = True  # the last move was full (or none ran yet): move again soon
+        # seeds the last move left on ``source`` (1: some, when a full move left more);
+        # they keep the crawl from ending (``Frontier.exchange`` adds them to its view)
+        self.waiting = 0
 
     async def move(self) -> int:
         """Move up to ``BATCH`` seeds; how many. Raises redis-py's errors (nothing is lost:
@@ -45,9 +48,11 @@ class SeedMover:
         client, target = self.client, self.keys.own_start_urls
         kind = (await client.type(self.source)).decode()
         if kind not in ("list", "set", "zset"):  # nothing there: one read, no lock
-            self.more = False
+            self.more, self.waiting = False, 0
             return 0
         if not await client.set(self.keys.seeds_lock, self.node_id, nx=True, px=LOCK_MS):
+            # another node moves them, or died moving them (its lock lasts LOCK_MS)
+            self.waiting = 1
             return 0
         try:
             values: list[Any] = []
@@ -58,6 +63,7 @@ class SeedMover:
             else:
                 values = await client.zrange(self.source, 0, BATCH - 1, withscores=True)
             self.more = len(values) == BATCH
+            self.waiting = int(self.more)
             if not values:
                 return 0
 

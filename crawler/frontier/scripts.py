@@ -64,37 +64,65 @@ class Script:
         return reply
 
 
+class _Calls:
+    """The calls a ``queue`` function makes on a pipeline, kept to be put on one (and the
+    ones a node refused, on another)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., _Calls]:
+        def call(*args: Any, **kwargs: Any) -> _Calls:
+            self.calls.append((name, args, kwargs))
+            return self
+        return call
+
+    def put(self, pipe: Any, indexes: Sequence[int]) -> None:
+        """Queue the calls at ``indexes`` on ``pipe``."""
+        for index in indexes:
+            name, args, kwargs = self.calls[index]
+            getattr(pipe, name)(*args, **kwargs)
+
+
 async def execute(client: Any, queue: Callable[[Any], object],
                   durable_keys: Sequence[str]) -> tuple[list[Any], Exception | None]:
     """Send the calls ``queue`` puts on a pipeline in one round trip and return their
     replies (errors included), and why they are not durable (``None``: they are).
 
-    A ``NoScriptError`` means the node lost its script cache (restart, ``SCRIPT FLUSH``,
-    a promoted node that never had them): the calls of one slot went to one node and
-    failed alike, so none ran; the scripts are loaded and the calls sent again. The
-    writes for ``durable_keys`` (``queue`` may fill it in) are followed by a ``WAIT`` for
-    the replicas on the connection of each master that holds one of them, and count as
-    durable only if every master's replicas have them (see ``crawler.redis.durability``)
-    and no key's slot moved meanwhile (redis-py sends a call answered ``MOVED`` again
-    after the pipeline, its ``WAIT`` included, to the new master).
+    A ``NoScriptError`` means a node lost its script cache (restart, ``SCRIPT FLUSH``, a
+    master added to a cluster): the scripts are loaded and the calls it refused, and only
+    those, are sent again (the others ran: a pop sent twice would lease twice). The writes
+    for ``durable_keys`` (``queue`` may fill it in) are followed by a ``WAIT`` for the
+    replicas on the connection of each master that holds one of them, in each sending, and
+    count as durable only if every master's replicas have them every time (see
+    ``crawler.redis.durability``) and no key's slot moved meanwhile (redis-py sends a call
+    answered ``MOVED`` again after the pipeline, its ``WAIT`` included, to the new master).
     """
     wait = durability.of(client)
+    calls = _Calls()
+    queue(calls)
+    replies: list[Any] = [None] * len(calls.calls)
+    todo: Sequence[int] = range(len(calls.calls))
+    waits: list[tuple[str, Any]] = []
+    homes: list[str] = []
     for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)
-        queue(pipe)
+        calls.put(pipe, todo)
         masters = durability.one_key_a_master(client, durable_keys) if wait.replicas else []
-        homes = _homes(client, durable_keys) if masters else []
+        homes = homes or (_homes(client, durable_keys) if masters else [])
         for key in masters:
             await wait.prepare(client, key)
         waited = [key for key in masters if wait.queue_wait(pipe, client, key)]
-        replies: list[Any] = await pipe.execute(raise_on_error=False)
-        if attempt == 2 or not any(isinstance(r, redis.exceptions.NoScriptError)
-                                   for r in replies):
+        got: list[Any] = await pipe.execute(raise_on_error=False)
+        for index, reply in zip(todo, got, strict=False):
+            replies[index] = reply
+        waits += zip(waited, got[len(todo):], strict=True)
+        todo = [i for i in todo if isinstance(replies[i], redis.exceptions.NoScriptError)]
+        if attempt == 2 or not todo:
             break
         await load(client)
-    if not waited:
+    if not waits:
         return replies, None
-    calls, waits = replies[:-len(waited)], replies[-len(waited):]
     not_durable: Exception | None = None
     if _homes(client, durable_keys) != homes:
         # A slot moved (MOVED): redis-py sent its writes again, to the new master, after
@@ -102,12 +130,12 @@ async def execute(client: Any, queue: Callable[[Any], object],
         not_durable = durability.NotDurableError(
             f"{wait.where}: a slot moved to another master during the round; its writes "
             "go again")
-    for key, reply in zip(waited, waits, strict=True):  # each master's verdict
+    for key, reply in waits:  # each master's verdict, each time
         try:
             await wait.confirm(client, key, reply)
         except (redis.RedisError, OSError) as exc:
             not_durable = not_durable or exc
-    return calls, not_durable
+    return replies, not_durable
 
 
 def _homes(client: Any, keys: Sequence[str]) -> list[str]:

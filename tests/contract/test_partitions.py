@@ -30,7 +30,7 @@ from crawler.redis.durability import NotDurableError
 from crawler.redis.keys import CrawlKeys
 from tests.contract.test_redis_topologies import config
 from tests.helpers import queued
-from tests.redis_topologies import ClusterTopology
+from tests.redis_topologies import ClusterTopology, client_at
 
 KEYS = CrawlKeys("crawl", "p")
 P = 8
@@ -293,3 +293,33 @@ def test_pushes_count_as_saved_only_once_every_master_that_saved_some_has_replic
     assert "a write reached 0 of the 1 replicas" in str(refused.error)
     assert again.error is None and sorted(i for s in again.saved for i in s) == list(range(6))
     assert (again.added, again.duplicates) == (0, 6)  # the first round's writes had landed
+
+
+def test_after_one_master_lost_its_scripts_only_its_calls_go_again(
+        cluster_url: str, redis_cluster: ClusterTopology) -> None:
+    """A round's calls on the other masters ran: sent again, a pop would lease a second
+    batch the node never sees (each counted as a failed attempt when it expires) and a push
+    would count its own requests as duplicates."""
+    pushes = [push(f"http://{d}/{i}", d) for d in DOMAINS for i in range(50)]
+
+    async def main() -> tuple[Incoming, Incoming, int]:
+        client = await connection.async_client(config(cluster_url), cluster_url)
+        try:
+            f = Frontier(client, KEYS, "priority", "n1", 60, 3, politeness=UNLIMITED)
+            await f.open(EXACT)
+            assert f.partitions == 64
+            flush = redis_cluster.masters()[1]
+            with client_at(flush) as node:
+                node.script_flush()
+            saved = await f.exchange(Outgoing(pushes=pushes))
+            with client_at(flush) as node:
+                node.script_flush()
+            popped = await f.exchange(Outgoing(pop=len(pushes)))
+            leased = sum([await client.hlen(keys.leased) for keys in f.parts])
+            return saved, popped, leased
+        finally:
+            await connection.close_async_clients()
+    saved, popped, leased = asyncio.run(main())
+    assert (saved.error, saved.added, saved.duplicates) == (None, len(pushes), 0)
+    assert popped.error is None and popped.popped
+    assert leased == len(popped.popped), "entries leased that the node was not given"

@@ -24,16 +24,22 @@ Limits are the project's defaults: no per-domain cap or pace (``DOMAIN_CONCURREN
 ``DOMAIN_RATE=""``), ``ROBOTSTXT_OBEY=True`` (a domain gets one request at a time until a
 node has read its robots.txt), leases of 10 s, 5 attempts, push scripts of 500, exact
 fingerprints in 2^16 buckets. Over 10,000 domains none of them throttles a pop.
-``--partitions N`` (0: the default, 1 on a single Redis and 16 a master on a cluster)
-is passed to ``Frontier`` when its constructor takes ``partitions``; code without
-partitions keeps one crawl on one master.
+The single Redis runs the crawl in one partition (its default). The cluster runs it once
+for each number in ``--partitions`` (default ``1,0``): 1 keeps the crawl in one slot on one
+master (the behaviour before partitions), 0 is the default (16 a master: 64 on 3 masters),
+each reported as its own target ("cluster P=1", "cluster P=64") and interleaved with the
+others.
 
 Measured per server, from after the seeding to the last acknowledgement: CPU seconds
 (``INFO cpu``: ``used_cpu_sys + used_cpu_user``), commands (``total_commands_processed``:
 those a Lua script runs count), reads (``total_reads_processed``: a server's reads of
-its sockets, at least one a round it serves, several for a large pipeline); after the run,
-the clients closed, its keys (``DBSIZE``) and ``used_memory`` over its memory after
-``FLUSHALL``, the scripts loaded. On the client:
+its sockets, at least one a round it serves, several for a large pipeline), scripts
+(``INFO commandstats``: ``evalsha`` calls; one a partition a round touches) and, for the
+last run, the commands that took the most time (microseconds inside them, wall time, not
+CPU: a script's include its own commands', which count again under their names; Redis
+7.0 counts them in the script about twice); after the run, the clients closed, its keys
+(``DBSIZE``) and ``used_memory`` over its memory after ``FLUSHALL``, the scripts loaded.
+On the client:
 rounds sent (pipelines: one round of a node is one ``Frontier.exchange``) and this
 process's CPU (the simulated nodes and redis-py). The machine is shared and has 2 cores:
 CPU time, not wall time, is what to read. ``--check`` drains the queue after each run
@@ -42,7 +48,7 @@ and checks that every URL pushed was popped exactly once.
 Usage::
 
     python benchmarks/frontier_load.py [--pages 50000] [--nodes 4] [--domains 10000]
-        [--repeat 3] [--partitions 0] [--only single,cluster] [--check]
+        [--repeat 3] [--partitions 1,0] [--only single,cluster] [--check]
 """
 
 from __future__ import annotations
@@ -50,7 +56,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import inspect
 import math
 import random
 import shlex
@@ -74,6 +79,7 @@ from crawler.frontier import scripts  # noqa: E402
 from crawler.frontier.exchange import Frontier  # noqa: E402
 from crawler.frontier.fingerprints import describe  # noqa: E402
 from crawler.frontier.limits import from_values  # noqa: E402
+from crawler.frontier.partitions import checked, default_count  # noqa: E402
 from crawler.frontier.round import Outgoing, Push  # noqa: E402
 from crawler.node.leases import LeaseBook  # noqa: E402
 from crawler.node.outbox import Outbox  # noqa: E402
@@ -136,22 +142,32 @@ def start_cluster(folder: Path) -> tuple[Target, ClusterTopology]:
 
 @dataclass(frozen=True)
 class Counters:
-    """What one server has done so far."""
+    """What one server has done so far; ``by_command``: calls and microseconds."""
 
     cpu: float
     commands: int
     reads: int
+    by_command: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @classmethod
     def read(cls, port: int) -> Counters:
         with client_at(port) as node:
             cpu, stats = node.info("cpu"), node.info("stats")
+            commandstats = node.info("commandstats")
+        by_command: Counter[tuple[str, str]] = Counter()
+        for name, figures in commandstats.items():
+            command = name.removeprefix("cmdstat_")
+            by_command[command, "calls"] = int(figures["calls"])
+            by_command[command, "usec"] = int(figures["usec"])
         return cls(float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
-                   int(stats["total_commands_processed"]), int(stats["total_reads_processed"]))
+                   int(stats["total_commands_processed"]), int(stats["total_reads_processed"]),
+                   by_command)
 
     def __sub__(self, other: Counters) -> Counters:
+        by_command = Counter(self.by_command)
+        by_command.subtract(other.by_command)
         return Counters(self.cpu - other.cpu, self.commands - other.commands,
-                        self.reads - other.reads)
+                        self.reads - other.reads, by_command)
 
 
 def used_memory(port: int) -> int:
@@ -175,8 +191,29 @@ class Shape:
     links: int
     new_links: int
     prefetch: int
-    partitions: int
     seed: int = 1
+
+
+@dataclass(frozen=True)
+class Run:
+    """A target, the partitions its crawl asks for (0: the default) and will get."""
+
+    target: Target
+    asked: int
+    count: int
+
+    @property
+    def label(self) -> str:
+        return "single" if self.target.name == "single" else f"cluster P={self.count}"
+
+
+def runs_of(target: Target, partitions: list[int]) -> list[Run]:
+    """The runs on ``target``: the single Redis's default (one partition), or one on the
+    cluster for each number of ``partitions`` (0: the default) the crawl gets."""
+    if target.name == "single":
+        return [Run(target, 0, 1)]
+    counts = {asked or default_count(len(target.masters)): asked for asked in partitions}
+    return [Run(target, asked, count) for count, asked in counts.items()]
 
 
 def host(domain: int) -> str:
@@ -230,16 +267,10 @@ def node_state(pages: int) -> dict[str, Any]:
             "errors": 0, "ppm": 0.0, "in_progress": 0, "prefetched": 0, "idle_for": -1}
 
 
-def has_partitions() -> bool:
-    """Whether this code's ``Frontier`` takes ``partitions``."""
-    return "partitions" in inspect.signature(Frontier).parameters
-
-
 def new_frontier(client: Any, node_id: str, partitions: int) -> Frontier:
-    """A frontier as a node makes it, with ``partitions`` when the code has them."""
-    extra = {"partitions": partitions} if has_partitions() else {}
+    """A frontier as a node makes it, asking for ``partitions`` (0: the default)."""
     return Frontier(client, KEYS, "priority", node_id, LEASE_SECONDS, MAX_ATTEMPTS,
-                    POLITENESS, **extra)
+                    POLITENESS, partitions=partitions)
 
 
 async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
@@ -292,9 +323,9 @@ async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
             await asyncio.sleep(0.01)
 
 
-async def seed(client: Any, shape: Shape, tally: Tally) -> None:
-    """Push every domain's home page, as the crawl's seeds."""
-    frontier = new_frontier(client, "seeder", shape.partitions)
+async def seed(client: Any, shape: Shape, tally: Tally, partitions: int) -> int:
+    """Push every domain's home page, as the crawl's seeds; the crawl's partitions."""
+    frontier = new_frontier(client, "seeder", partitions)
     await frontier.open(LAYOUT)
     pushes = [link(host(d), 0) for d in range(shape.domains)]
     got = await frontier.exchange(Outgoing(pushes=pushes))
@@ -302,11 +333,12 @@ async def seed(client: Any, shape: Shape, tally: Tally) -> None:
         raise got.error
     tally.pushed.update(p.payload for p in pushes)
     tally.added += got.added
+    return frontier.partitions
 
 
-async def drain(client: Any, shape: Shape, tally: Tally) -> None:
+async def drain(client: Any, tally: Tally, partitions: int) -> None:
     """Pop (and acknowledge) everything still queued, into ``tally.popped``."""
-    frontier = new_frontier(client, "drain", shape.partitions)
+    frontier = new_frontier(client, "drain", partitions)
     await frontier.open(LAYOUT)
     acks: list[str] = []
     while True:  # until a pop finds nothing and the crawl's counts say nothing is queued
@@ -325,7 +357,8 @@ async def drain(client: Any, shape: Shape, tally: Tally) -> None:
 class Result:
     """One run on one target."""
 
-    target: str
+    label: str  # the run's: "single", "cluster P=64"
+    partitions: int  # the crawl's
     pages: int
     rounds: int
     errors: int
@@ -348,16 +381,26 @@ class Result:
     def master_cpu(self) -> float:
         return sum(c.cpu for c in self.masters.values())
 
+    def by_command(self) -> Counter[tuple[str, str]]:
+        """``INFO commandstats`` summed over the masters: calls and microseconds."""
+        total: Counter[tuple[str, str]] = Counter()
+        for counters in self.masters.values():
+            total.update(counters.by_command)
+        return total
+
     def figures(self) -> dict[str, float]:
         """The reported figures of this run, by column."""
         cpus = [c.cpu for c in self.masters.values()]
         return {
             "pages": self.pages,
             "Redis CPU ms/page": self.per_page(self.master_cpu) * 1e3,
-            "pages per master CPU-s": self.pages / self.master_cpu,
+            "busiest-master CPU ms/page": self.per_page(max(cpus)) * 1e3,
             "pages per busiest-master CPU-s": self.pages / max(cpus),
             "replica CPU ms/page": self.per_page(sum(c.cpu for c in self.replicas.values())) * 1e3,
             "commands/page": self.per_page(sum(c.commands for c in self.masters.values())),
+            "scripts/page": self.per_page(sum(
+                n for (command, what), n in self.by_command().items()
+                if what == "calls" and command in SCRIPT_COMMANDS)),
             "round trips/page": self.per_page(self.rounds),
             "server reads/page": self.per_page(sum(c.reads for c in self.masters.values())),
             "client CPU ms/page": self.per_page(self.client_cpu) * 1e3,
@@ -371,14 +414,18 @@ class Result:
         }
 
 
+SCRIPT_COMMANDS = ("evalsha", "eval", "evalsha_ro", "eval_ro")
+
+
 def balance(values: list[float] | list[int]) -> float:
     """max/mean: 1 when evenly spread, the number of servers when one holds it all."""
     mean = sum(values) / len(values)
     return max(values) / mean if mean > 0 else math.nan
 
 
-async def crawl(target: Target, shape: Shape, check: bool) -> Result:
-    """Run the simulated crawl once on ``target`` (emptied first) and measure it."""
+async def crawl(run: Run, shape: Shape, check: bool) -> Result:
+    """Run the simulated crawl once on ``run.target`` (emptied first) and measure it."""
+    target = run.target
     target.flush()
     config = RedisConfig.from_settings(Settings({"REDIS_URL": target.url}))
     try:
@@ -386,8 +433,10 @@ async def crawl(target: Target, shape: Shape, check: bool) -> Result:
         await scripts.load(client)  # (cached by earlier runs: part of the empty memory)
         empty = {port: used_memory(port) for port in target.masters}
         tally = Tally(shape.pages)
-        await seed(client, shape, tally)
-        frontiers = [new_frontier(client, f"node-{i}", shape.partitions)
+        partitions = await seed(client, shape, tally, run.asked)
+        if partitions != run.count:
+            raise AssertionError(f"{run.label}: the crawl got {partitions} partitions")
+        frontiers = [new_frontier(client, f"node-{i}", run.asked)
                      for i in range(shape.nodes)]
         for frontier in frontiers:
             await frontier.open(LAYOUT)
@@ -400,14 +449,14 @@ async def crawl(target: Target, shape: Shape, check: bool) -> Result:
         after = {port: Counters.read(port) - before[port] for port in before}
         await connection.close_async_clients()  # their buffers are no part of the crawl
         result = Result(
-            target.name, tally.done, tally.rounds, tally.errors, tally.links,
+            run.label, partitions, tally.done, tally.rounds, tally.errors, tally.links,
             len(tally.pushed) - seeded, len(tally.pushed) - tally.done, cpu, wall,
             {port: after[port] for port in target.masters},
             {port: after[port] for port in target.replicas},
             {port: key_count(port) for port in target.masters},
             {port: max(0, used_memory(port) - empty[port]) for port in target.masters})
         if check:
-            await drain(await connection.async_client(config, target.url), shape, tally)
+            await drain(await connection.async_client(config, target.url), tally, run.asked)
             result.popped_twice = sum(1 for n in tally.popped.values() if n > 1)
             result.never_popped = len(tally.pushed - set(tally.popped))
             if tally.added != len(tally.pushed):
@@ -419,9 +468,10 @@ async def crawl(target: Target, shape: Shape, check: bool) -> Result:
 
 
 # -- the report ---------------------------------------------------------------------------------
-COST_COLUMNS = ("pages", "Redis CPU ms/page", "pages per master CPU-s",
+COST_COLUMNS = ("pages", "Redis CPU ms/page", "busiest-master CPU ms/page",
                 "pages per busiest-master CPU-s", "replica CPU ms/page", "commands/page",
-                "round trips/page", "server reads/page", "client CPU ms/page")
+                "scripts/page", "round trips/page", "server reads/page", "client CPU ms/page")
+TOP_COMMANDS = 6  # the commands the report lists a target, by their time
 SPREAD_COLUMNS = ("new URLs/page", "pending URLs", "memory B/pending URL", "CPU max/mean",
                   "keys max/mean", "memory max/mean", "wall pages/s")
 
@@ -454,14 +504,23 @@ def table(results: dict[str, list[Result]], columns: tuple[str, ...]) -> list[st
     return lines
 
 
+def busiest_commands(run: Result) -> str:
+    """The commands that took the masters the most time in ``run``: calls and
+    microseconds a page (a script's own commands are counted in it and again apart)."""
+    total = run.by_command()
+    names = sorted({command for command, _ in total}, key=lambda c: -total[c, "usec"])
+    return ", ".join(f"{name} {run.per_page(total[name, 'calls']):.3f} calls "
+                     f"{run.per_page(total[name, 'usec']):.1f} us"
+                     for name in names[:TOP_COMMANDS])
+
+
 def report(results: dict[str, list[Result]], shape: Shape, repeat: int,
            argv: list[str]) -> list[str]:
-    """The tables of medians, each master's share in the last run, and the command."""
-    code = "partitions" if has_partitions() else "no partitions (one crawl, one master)"
+    """The tables of medians, each master's share and the busiest commands in the last
+    run, and the command."""
     lines = [f"{shape.pages:,} pages, {shape.nodes} nodes, {shape.domains:,} domains, "
              f"{shape.links} links a page ({shape.new_links} new), prefetch "
-             f"{shape.prefetch}, --partitions {shape.partitions}; code: {code}; "
-             f"medians of {repeat}:", ""]
+             f"{shape.prefetch}; P: the crawl's partitions; medians of {repeat}:", ""]
     lines += [*table(results, COST_COLUMNS), "", *table(results, SPREAD_COLUMNS), ""]
     for name, runs in results.items():
         last = runs[-1]
@@ -469,6 +528,7 @@ def report(results: dict[str, list[Result]], shape: Shape, repeat: int,
             f"{port}: {c.cpu / last.pages * 1e3:.3f} ms/page, {last.keys[port]:,} keys, "
             f"{last.memory[port] / 2**20:.1f} MiB" for port, c in last.masters.items())
         lines.append(f"{name}, last run, each master: {shares}")
+        lines.append(f"{name}, last run, a page on the masters: {busiest_commands(last)}")
         if last.pages != shape.pages:
             lines.append(f"{name}: the queue ran dry after {last.pages:,} pages (!)")
         if last.errors:
@@ -482,29 +542,30 @@ def report(results: dict[str, list[Result]], shape: Shape, repeat: int,
 
 def shape_of(args: argparse.Namespace) -> Shape:
     return Shape(args.pages, args.nodes, args.domains, args.links, args.new_links,
-                 args.prefetch, args.partitions)
+                 args.prefetch)
 
 
 def run_all(args: argparse.Namespace, folder: Path,
             on_result: Callable[[Result], None] = lambda _: None) -> dict[str, list[Result]]:
     """Start the servers ``args.only`` names and run each ``args.repeat`` times,
-    interleaved; the results by target."""
+    interleaved (the cluster once for each of ``args.partitions``); the results by the
+    runs' labels."""
     servers = Servers(folder / "single")
     cluster: ClusterTopology | None = None
     shape = shape_of(args)
     try:
-        targets = []
+        runs = []
         for name in args.only:
             if name == "single":
-                targets.append(start_single(servers))
+                runs += runs_of(start_single(servers), args.partitions)
             else:
                 target, cluster = start_cluster(folder / "cluster")
-                targets.append(target)
-        results: dict[str, list[Result]] = {t.name: [] for t in targets}
+                runs += runs_of(target, args.partitions)
+        results: dict[str, list[Result]] = {run.label: [] for run in runs}
         for _ in range(args.repeat):
-            for target in targets:
-                result = asyncio.run(crawl(target, shape, args.check))
-                results[target.name].append(result)
+            for run in runs:
+                result = asyncio.run(crawl(run, shape, args.check))
+                results[run.label].append(result)
                 on_result(result)
         return results
     finally:
@@ -522,8 +583,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--new-links", type=int, default=2,
                         help="of which to pages never seen (2)")
     parser.add_argument("--prefetch", type=int, default=64, help="a pop's size (64)")
-    parser.add_argument("--partitions", type=int, default=0,
-                        help="Frontier(partitions=N); 0: the default (0)")
+    parser.add_argument("--partitions", default="1,0",
+                        help="the cluster's runs: Frontier(partitions=N) for each N, "
+                             "comma-separated; 0: the default, 16 a master (1,0)")
     parser.add_argument("--repeat", type=int, default=3, help="runs a target (3)")
     parser.add_argument("--only", default=",".join(TOPOLOGIES),
                         help="targets, comma-separated (single,cluster)")
@@ -538,9 +600,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                      "at least 1")
     if not 0 <= args.new_links <= args.links:
         parser.error(f"--new-links={args.new_links} must be from 0 to --links={args.links}")
-    if args.partitions and not has_partitions():
-        parser.error(f"--partitions={args.partitions}: this code's Frontier takes no "
-                     "partitions (leave it 0)")
+    try:
+        asked = [checked(n.strip(), "--partitions") for n in args.partitions.split(",")]
+    except ValueError as error:
+        parser.error(str(error))
+    args.partitions = asked
     return args
 
 
@@ -550,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
         results = run_all(args, Path(folder), lambda r: print(
-            f"{r.target}: {r.pages:,} pages, {r.master_cpu:.2f} Redis CPU-s, "
+            f"{r.label}: {r.pages:,} pages, {r.master_cpu:.2f} Redis CPU-s, "
             f"{r.wall:.1f} s", file=sys.stderr, flush=True))
     print("\n".join(report(results, shape_of(args), args.repeat, argv)))
     failed = [r for runs in results.values() for r in runs

@@ -5,8 +5,10 @@ and reclaimed in every partition, and no end while a partition holds work."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -319,7 +321,12 @@ def test_after_one_master_lost_its_scripts_only_its_calls_go_again(
             return saved, popped, leased
         finally:
             await connection.close_async_clients()
-    saved, popped, leased = asyncio.run(main())
+    with warnings.catch_warnings():
+        # redis-py's cluster client drops a replica's ClusterNode unclosed after the
+        # scripts are loaded again; collected later, it would fail another test
+        warnings.simplefilter("ignore", ResourceWarning)
+        saved, popped, leased = asyncio.run(main())
+        gc.collect()
     assert (saved.error, saved.added, saved.duplicates) == (None, len(pushes), 0)
     assert popped.error is None and popped.popped
     assert leased == len(popped.popped), "entries leased that the node was not given"

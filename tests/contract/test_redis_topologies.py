@@ -24,7 +24,10 @@ KEYS = CrawlKeys("crawl", "site")
 
 
 def config(url: str) -> RedisConfig:
-    return RedisConfig.from_settings(Settings({"REDIS_URL": url}))
+    """A node's Redis settings for ``url``, its WAIT given 3 s: a loaded 2-core machine
+    can keep a replica from answering in the default 500 ms, which is not what these
+    tests are about."""
+    return RedisConfig.from_settings(Settings({"REDIS_URL": url, "REDIS_WAIT_TIMEOUT_MS": 3000}))
 
 
 def frontier_round(url: str, flush_scripts: tuple[int, ...] = ()) -> list[bytes]:

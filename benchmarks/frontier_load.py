@@ -276,7 +276,8 @@ def new_frontier(client: Any, node_id: str, partitions: int) -> Frontier:
 async def simulate_node(frontier: Frontier, shape: Shape, tally: Tally,
                         rng: random.Random) -> None:
     """One node: rounds until the crawl's goal is reached and everything is saved."""
-    book = LeaseBook(PacedRequests(lambda: None, lambda _: None, lambda _d, _r: True))
+    book = LeaseBook(PacedRequests(lambda: None, lambda _: None, lambda _d, _r: True),
+                     lambda _entry: None)
     outbox = Outbox(book, frontier.batch_size, frontier.lease_seconds)
     robots_read: set[str] = set()
     last_beat, pages, idle = -math.inf, 0, False

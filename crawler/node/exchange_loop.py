@@ -37,6 +37,7 @@ from crawler.node.heartbeat import Heartbeat
 from crawler.node.leases import LeaseBook
 from crawler.node.outage import Outage
 from crawler.node.outbox import Outbox
+from crawler.node.recent_fingerprints import RecentFingerprints
 from crawler.node.round_timing import RoundTiming
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,14 @@ class ExchangeLoop:
         self.nextcall = engine.nextcall  # wakes the engine (see crawler.node.engine)
         self.url = url
         self.outbox = Outbox(book, config.batch_size, config.lease_seconds,
-                             frontier.partitions)
+                             frontier.partitions,
+                             RecentFingerprints(config.recent_seconds, config.recent_fingerprints))
         self.heartbeat = Heartbeat(stats)
         self.outage = Outage(url, stats)
         self.timing = RoundTiming(config)
         self.control = CrawlControl(frontier.keys, config, self.nextcall, node.stop_crawl)
         self.stopping = False
+        self.half_prefetch = max(1, config.prefetch // 2)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -121,6 +124,11 @@ class ExchangeLoop:
         logger.debug("The frontier task's traceback", exc_info=exc)
         failed_crawls.add(self.frontier.keys.crawl)
         self.node.stop_crawl(reason=FRONTIER_ERROR)
+
+    def saved_recently(self, fingerprint: bytes) -> bool:
+        """Whether a push of this node saved ``fingerprint`` a moment ago (see
+        ``crawler.node.recent_fingerprints``)."""
+        return self.outbox.recent.seen(fingerprint)
 
     def push(self, push: Push) -> None:
         """Queue a request for the next round."""
@@ -162,17 +170,19 @@ class ExchangeLoop:
     async def _run(self) -> None:
         outage = self.outage
         while not self.stopping:
-            try:
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=self.timing.wait_seconds(outage.backoff))
-            except TimeoutError:
-                pass
+            # A pop that is due goes at once, before the engine runs again.
+            if not (self._wake.is_set() and self._pop_due() and not outage.backoff):
+                try:
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=self.timing.wait_seconds(outage.backoff))
+                except TimeoutError:
+                    pass
             self._wake.clear()
             if self.stopping:
                 break
-            if self.config.flush_delay and not outage.backoff and len(self.book):
-                # Gather a batch, unless the engine is waiting for requests right now.
-                await asyncio.sleep(self.timing.gather_seconds(len(self.book)))
+            if self.config.flush_delay and not outage.backoff and len(self.book) and (
+                    gather := self.timing.gather_seconds(self._pop_due())):
+                await asyncio.sleep(gather)
             try:
                 await self._round()
             except (redis.RedisError, OSError) as exc:
@@ -180,12 +190,18 @@ class ExchangeLoop:
                 continue
             outage.answered()
 
+    def _pop_due(self) -> bool:
+        """Whether the prefetch is half empty (and the crawl not paused)."""
+        return len(self.book) <= self.config.prefetch // 2 and not self.paused
+
     async def _round(self) -> None:
         self.book.collect_done(self.inprogress)
         now = time.monotonic()
         beat = self.timing.beat_due(now)
-        low = len(self.book) <= self.config.prefetch // 2 and not self.paused
-        want = self.config.prefetch - len(self.book) if low else 0
+        # Half the prefetch a pop at most: the next one is on its way while the engine
+        # takes those (a round that leaves the book low is followed by another at once).
+        want = min(self.config.prefetch - len(self.book), self.half_prefetch) if (
+            self._pop_due()) else 0
         sent = self.outbox.plan(pop=want, heartbeat=self._node_state() if beat else None)
         got = await self.frontier.exchange(sent.out)
         if got.sent:
@@ -200,7 +216,7 @@ class ExchangeLoop:
             self.timing.last_beat = now
         self._apply(got)
         if self.outbox.pushes or self.book.unusable or self.book.done_saved or (
-                want and len(got.popped) == want and len(self.book) < self.config.prefetch):
+                want and len(got.popped) == want and self._pop_due()):
             self._wake.set()
 
     def _node_state(self) -> dict[str, Any]:
@@ -239,11 +255,10 @@ class ExchangeLoop:
     def _take(self, entry: Entry) -> None:
         spider = self.node.spider
         assert spider is not None
+        if entry.is_request:
+            self.book.lease(entry)  # its request is built when it is handed out
+            return
         try:
-            if entry.is_request:
-                self.book.lease(entry.id, codec.decode(entry.payload, spider), entry.domain,
-                                entry.hold, entry.gap)
-                return
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
             # In this project's seed format (no make_request_from_data hook on the spider),
@@ -254,8 +269,21 @@ class ExchangeLoop:
             self.book.seed_done(entry.id)  # sent with the pushes above, in the same script
         except Exception as exc:  # any entry a node cannot turn into requests: the spider's
             # make_request_from_data, a form value, a meta of the wrong type ...
-            reason = f"{type(exc).__name__}: {exc}"
-            logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,
-                           reason, entry.payload[:120])
-            self.stats.inc_value("frontier/dead_letters")
-            self.book.unusable_entry(entry, reason)
+            self._unusable(entry, exc)
+
+    def request_of(self, entry: Entry) -> Request | None:
+        """The request a leased entry holds, or None: it cannot be built, and goes to the
+        dead letters next round."""
+        try:
+            return codec.decode(entry.payload, self.node.spider)
+        except Exception as exc:  # (a request class unknown here, a malformed field ...)
+            self._unusable(entry, exc)
+            self._wake.set()
+            return None
+
+    def _unusable(self, entry: Entry, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.warning("Queue entry %s moved to the dead letters (%s): %r", entry.id,
+                       reason, entry.payload[:120])
+        self.stats.inc_value("frontier/dead_letters")
+        self.book.unusable_entry(entry, reason)

@@ -11,12 +11,15 @@ A lease's life on a node::
 with (or after) the script that saves those children (``crawler.frontier.exchange``). The
 exchange loop asks this book what to send and tells it what Redis took; the scheduler
 asks it for the next request. Nothing here talks to Redis.
+
+A waiting entry becomes a request when it is handed out, not when it is popped: the
+loop can send its next round at once, and the engine builds requests while Redis pops.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from scrapy import Request
 
@@ -29,9 +32,12 @@ REASON_LIMIT = 500  # characters of a failure's reason kept
 class LeaseBook:
     """The node's leased requests, by where they are in their life."""
 
-    def __init__(self, paced: PacedRequests) -> None:
-        self.waiting: deque[tuple[str, Request]] = deque()  # for the engine, in order
+    def __init__(self, paced: PacedRequests, build: Callable[[Entry], Request | None]) -> None:
+        """``build`` makes a popped entry's request, or says why it cannot (it calls
+        ``unusable_entry``) and returns None."""
+        self.waiting: deque[Entry] = deque()  # for the engine, in order
         self.paced = paced  # held until their domain's pace lets them go
+        self.build = build
         self.in_engine: dict[Request, str] = {}  # handed out, callback not finished
         self.callback_errors: dict[Request, str] = {}  # in the engine, their callback raised
         self.done: list[str] = []  # finished; their children may still wait to be pushed
@@ -45,22 +51,26 @@ class LeaseBook:
         """Leased requests not handed to the engine yet (the prefetch)."""
         return len(self.waiting) + len(self.paced)
 
-    def lease(self, entry_id: str, request: Request, domain: str, hold: float,
-              gap: float) -> None:
-        """Keep a request popped from the frontier; a paced domain's waits in ``paced``
-        (see ``crawler.node.pacing``), not in a download slot."""
-        if hold <= 0 and gap <= 0:
-            self.waiting.append((entry_id, request))
-        else:
-            self.paced.add(entry_id, request, domain, hold, gap)
+    def lease(self, entry: Entry) -> None:
+        """Keep a request entry popped from the frontier; a paced domain's request waits in
+        ``paced`` (see ``crawler.node.pacing``), not in a download slot."""
+        if entry.hold <= 0 and entry.gap <= 0:
+            self.waiting.append(entry)
+            return
+        request = self.build(entry)
+        if request is not None:
+            self.paced.add(entry.id, request, entry.domain, entry.hold, entry.gap)
 
     def hand_out(self) -> Request | None:
         """The next request for the engine (a paced one once its time came), if any."""
         taken = self.paced.take() if self.paced else None
-        if taken is None:
+        while taken is None:
             if not self.waiting:
                 return None
-            taken = self.waiting.popleft()
+            entry = self.waiting.popleft()
+            request = self.build(entry)
+            if request is not None:
+                taken = entry.id, request
         entry_id, request = taken
         self.in_engine[request] = entry_id
         return request
@@ -110,12 +120,12 @@ class LeaseBook:
 
     def unstarted_ids(self) -> list[str]:
         """The ids of the leased requests not handed to the engine yet."""
-        return [i for i, _ in self.waiting] + self.paced.ids()
+        return [entry.id for entry in self.waiting] + self.paced.ids()
 
     def release_all(self) -> list[str]:
         """For a stopping node: forget every request not finished (unstarted, or still in
         the engine) and the ones already to hand back; return their ids, to hand back."""
-        ids = [*self.handed_back, *[i for i, _ in self.waiting], *self.paced.clear(),
+        ids = [*self.handed_back, *[entry.id for entry in self.waiting], *self.paced.clear(),
                *self.in_engine.values()]
         self.waiting.clear()
         self.in_engine.clear()

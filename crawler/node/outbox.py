@@ -14,6 +14,7 @@ from typing import Any
 
 from crawler.frontier.round import Incoming, Outgoing, Push
 from crawler.node.leases import LeaseBook
+from crawler.node.recent_fingerprints import RecentFingerprints
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,10 @@ class Outbox:
     """The node's side of the rounds: its new requests and Crawl-delays, and its book."""
 
     def __init__(self, book: LeaseBook, batch_size: int, lease_seconds: float,
-                 partitions: int = 1) -> None:
+                 partitions: int = 1, recent: RecentFingerprints | None = None) -> None:
+        """``recent``: the memory told the fingerprints of the pushes Redis saved."""
         self.book = book
+        self.recent = recent if recent is not None else RecentFingerprints(0, 0)
         self.batch_size = batch_size
         self.partitions = partitions  # the crawl's: with several, children may be anywhere
         self.renew_every = lease_seconds / 3
@@ -82,8 +85,10 @@ class Outbox:
         out, book = sent.out, self.book
         saved = {i for chunk in got.saved for i in chunk}
         if len(saved) == len(out.pushes):
+            self.recent.saved(out.pushes)
             del self.pushes[:len(out.pushes)]
         elif saved:
+            self.recent.saved(out.pushes[i] for i in saved)
             self.pushes[:len(out.pushes)] = [
                 p for i, p in enumerate(out.pushes) if i not in saved]
         waiting = sent.waiting  # done requests whose children are in ``out.pushes``

@@ -7,8 +7,8 @@ does, when the node itself pushed the same fingerprint a moment ago and Redis sa
 
 What it holds is bounded and never wrong for long:
 
-* only pushes Redis confirmed (the exchange loop drops a push from its list once saved:
-  a push still there, or in a round that failed, is not remembered);
+* only pushes Redis confirmed (``Outbox.forget_saved`` tells it which: a push still
+  waiting, or in a round that failed, is not remembered);
 * each fingerprint for ``seconds`` after it was saved, so that ``scrapy forget URL``
   makes the URL new again on every node within that time (and a re-crawl after days is
   unaffected);
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from crawler.frontier.round import Push
 
@@ -36,36 +36,30 @@ class RecentFingerprints:
         self._clock = clock
         self._saved: dict[bytes, float] = {}  # fingerprint -> when known saved
         self._order: deque[bytes] = deque()  # the same, oldest first
-        self._pending: deque[Push] = deque()  # pushes not known saved yet, in order
 
     def __len__(self) -> int:
         return len(self._saved)
 
-    def pushed(self, push: Push) -> None:
-        """``push`` went to the exchange loop's list (every push goes through here, so
-        that the list's order is this one)."""
-        if self.size:
-            self._pending.append(push)
-
-    def seen(self, fingerprint: bytes, unsaved: Sequence[Push]) -> bool:
-        """Whether a push of this node saved ``fingerprint`` in Redis less than
-        ``seconds`` ago. ``unsaved``: the exchange loop's pushes not saved yet (oldest
-        first); the pushes before its first one were saved."""
+    def saved(self, pushes: Iterable[Push]) -> None:
+        """Redis saved ``pushes`` (as new requests, or found them duplicates)."""
         if not self.size:
-            return False
+            return
         now = self._clock()
-        self._settle(unsaved, now)
+        known, order = self._saved, self._order
+        for push in pushes:
+            fingerprint = push.fingerprint
+            if fingerprint is not None and fingerprint not in known:
+                known[fingerprint] = now
+                order.append(fingerprint)
         self._expire(now)
-        return fingerprint in self._saved
 
-    def _settle(self, unsaved: Sequence[Push], now: float) -> None:
-        pending = self._pending
-        first = unsaved[0] if unsaved else None
-        while pending and pending[0] is not first:
-            fingerprint = pending.popleft().fingerprint
-            if fingerprint is not None and fingerprint not in self._saved:
-                self._saved[fingerprint] = now
-                self._order.append(fingerprint)
+    def seen(self, fingerprint: bytes) -> bool:
+        """Whether a push of this node saved ``fingerprint`` in Redis less than
+        ``seconds`` ago."""
+        if not self._saved:
+            return False
+        self._expire(self._clock())
+        return fingerprint in self._saved
 
     def _expire(self, now: float) -> None:
         order, saved = self._order, self._saved

@@ -1,6 +1,7 @@
 """When the exchange loop's rounds happen: at once when woken (the engine waits for
 requests, a request was handed back), else every heartbeat, sooner when a queued domain may
-be served again; a round waits a moment first, so that a batch gathers."""
+be served again; a round that pops goes at once, one that only saves waits a moment first,
+so that a batch gathers."""
 
 from __future__ import annotations
 
@@ -35,13 +36,14 @@ class RoundTiming:
             return max(0.01, min(self.config.heartbeat_seconds, wait))
         return self.config.heartbeat_seconds
 
-    def gather_seconds(self, prefetched: int) -> float:
-        """How long to gather before a round: ``flush_delay``, and while no pop is due (the
-        round only saves and acknowledges), until ``quiet_interval`` after the last round."""
-        delay = self.config.flush_delay
-        if prefetched > self.config.prefetch // 2:
-            delay = max(delay, self.last_round + self.config.quiet_interval - time.monotonic())
-        return delay
+    def gather_seconds(self, pop_due: bool) -> float:
+        """How long to gather before a round: not at all when a pop is due (the engine
+        will soon want requests), else ``flush_delay``, and until ``quiet_interval`` after
+        the last round (the round only saves and acknowledges)."""
+        if pop_due:
+            return 0.0
+        return max(self.config.flush_delay,
+                   self.last_round + self.config.quiet_interval - time.monotonic())
 
     def popped(self, got: Incoming) -> None:
         """After a pop: if it came short, pop again when a queued domain may be served (a

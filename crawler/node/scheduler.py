@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from crawler.errors import CrawlerError
 from crawler.frontier import deletion
 from crawler.frontier.exchange import Frontier
+from crawler.frontier.formats import Entry
 from crawler.frontier.limits import domain_of
 from crawler.frontier.round import Push
 from crawler.node import codec
@@ -36,7 +37,6 @@ from crawler.node.exchange_loop import ExchangeLoop
 from crawler.node.leases import LeaseBook
 from crawler.node.membership import new_node_id, same_node_elsewhere
 from crawler.node.pacing import PacedRequests
-from crawler.node.recent_fingerprints import RecentFingerprints
 from crawler.node.robots import RobotsReporter
 from crawler.redis import connection
 from crawler.redis.keys import CrawlKeys, is_scrapy_redis_spider
@@ -60,17 +60,18 @@ class RedisScheduler(BaseScheduler):
         self.keys = keys
         self.spider: Spider | None = None
         self.book = LeaseBook(PacedRequests(self._wake_engine, self._hand_back,
-                                            self._robots_read))
+                                            self._robots_read), self._request_of)
         self._robots_mw: RobotsTxtMiddleware | None = None
         self._robots_warming: dict[str, asyncio.Task[None]] = {}
         self._robots_warm: set[str] = set()
         self.sync: ExchangeLoop | None = None
-        self.recent = RecentFingerprints(config.recent_seconds, config.recent_fingerprints)
         self.robots: RobotsReporter | None = None
         # Requests that cannot go through Redis, kept in this node's memory (not crash-safe)
         self.local: deque[Request] = deque()
         self._local_seen: set[bytes] = set()  # their fingerprints (unless dont_filter)
         self._local_causes: set[str] = set()  # the causes already warned about
+        self._engine_open = False  # the spider_opened signal came
+        self._stop_reason: str | None = None  # a stop asked for while the engine opened
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedisScheduler:
@@ -141,6 +142,7 @@ class RedisScheduler(BaseScheduler):
             middlewares = getattr(getattr(downloader, "middleware", None), "middlewares", ())
             self._robots_mw = next(
                 (m for m in middlewares if isinstance(m, RobotsTxtMiddleware)), None)
+        self.crawler.signals.connect(self._engine_opened, signal=signals.spider_opened)
         self.crawler.signals.connect(self._on_idle, signal=signals.spider_idle)
         self.crawler.signals.connect(self._on_spider_error, signal=signals.spider_error)
         self.crawler.signals.connect(self._reached_downloader,
@@ -170,10 +172,19 @@ class RedisScheduler(BaseScheduler):
 
     def stop_crawl(self, reason: str = "stopped") -> None:
         """Close the spider without waiting: ``scrapy stop`` said so (or the frontier
-        task failed)."""
+        task failed); once the engine has opened it (its item pipelines ...), if it is
+        still opening."""
+        if not self._engine_open:
+            self._stop_reason = self._stop_reason or reason
+            return
         assert self.crawler.engine is not None
         asyncio.get_running_loop().create_task(
             self.crawler.engine.close_spider_async(reason=reason))
+
+    def _engine_opened(self) -> None:
+        self._engine_open = True
+        if self._stop_reason is not None:
+            self.stop_crawl(self._stop_reason)
 
     def _on_idle(self) -> None:
         if self.sync is None or not self.sync.crawl_finished:
@@ -220,6 +231,10 @@ class RedisScheduler(BaseScheduler):
         del self._robots_warming[domain]
         self._wake_engine()
 
+    def _request_of(self, entry: Entry) -> Request | None:
+        assert self.sync is not None
+        return self.sync.request_of(entry)
+
     def _reached_downloader(self, request: Request) -> None:
         self.book.paced.settled(request)
 
@@ -253,7 +268,7 @@ class RedisScheduler(BaseScheduler):
         assert self.crawler.request_fingerprinter is not None
         fingerprint = self.crawler.request_fingerprinter.fingerprint(request)
         assert self.sync is not None, "RedisScheduler.open() was not awaited"
-        if not request.dont_filter and self.recent.seen(fingerprint, self.sync.pushes):
+        if not request.dont_filter and self.sync.saved_recently(fingerprint):
             self.crawler.stats.inc_value("frontier/duplicates_on_node")
             return True  # (False would cost a request_dropped signal: ~10 us, what it saved)
         try:
@@ -263,7 +278,6 @@ class RedisScheduler(BaseScheduler):
         recorded = fingerprint if recrawl or not request.dont_filter else None
         push = Push(recorded, request.priority, domain_of(request), payload,
                     request.dont_filter)
-        self.recent.pushed(push)
         self.sync.push(push)
         return True
 

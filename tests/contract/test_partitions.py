@@ -135,7 +135,8 @@ def test_pops_across_partitions_hand_out_everything_once(redis_url: str) -> None
 
 
 def book_with(done: list[str]) -> LeaseBook:
-    book = LeaseBook(PacedRequests(lambda: None, lambda _: None, lambda _d, _r: True))
+    book = LeaseBook(PacedRequests(lambda: None, lambda _: None, lambda _d, _r: True),
+                     lambda _entry: None)
     book.done += done
     return book
 

@@ -3,7 +3,12 @@ no more than its size."""
 
 from __future__ import annotations
 
-from crawler.frontier.round import Push
+from collections.abc import Sequence
+
+from crawler.frontier.round import Incoming, Push
+from crawler.node.leases import LeaseBook
+from crawler.node.outbox import Outbox
+from crawler.node.pacing import PacedRequests
 from crawler.node.recent_fingerprints import RecentFingerprints
 
 
@@ -24,79 +29,78 @@ def memory(seconds: float = 10, size: int = 100) -> tuple[RecentFingerprints, Cl
     return RecentFingerprints(seconds, size, clock), clock
 
 
-def test_a_push_is_remembered_once_the_loop_no_longer_holds_it() -> None:
+def outbox_with(recent: RecentFingerprints, pushes: list[Push]) -> Outbox:
+    book = LeaseBook(PacedRequests(lambda: None, lambda _: None, lambda _d, _r: True),
+                     lambda _entry: None)
+    outbox = Outbox(book, batch_size=2, lease_seconds=60, partitions=4, recent=recent)
+    outbox.pushes += pushes
+    return outbox
+
+
+def round_saving(outbox: Outbox, saved: Sequence[Sequence[int]]) -> None:
+    """A round of ``outbox`` in which Redis saved the pushes at ``saved`` (by script)."""
+    sent = outbox.plan(pop=0, heartbeat=None)
+    outbox.forget_saved(sent, Incoming(saved=list(saved), acks_saved=True, sent=True))
+
+
+def test_only_the_pushes_redis_saved_are_remembered() -> None:
     recent, _ = memory()
-    first, second = push(b"1"), push(b"2")
-    unsaved = [first, second]  # the exchange loop's list
-    recent.pushed(first)
-    recent.pushed(second)
-    assert not recent.seen(b"1", unsaved), "not saved yet"
-    del unsaved[0]  # a round saved the first
-    assert recent.seen(b"1", unsaved)
-    assert not recent.seen(b"2", unsaved)
-    unsaved.clear()
-    assert recent.seen(b"2", unsaved)
+    outbox = outbox_with(recent, [push(b"1"), push(b"2"), push(b"3"), push(b"4")])
+    assert not any(recent.seen(fp) for fp in (b"1", b"2", b"3", b"4")), "nothing saved yet"
+    round_saving(outbox, [[2, 3]])  # the second script saved, the first failed
+    assert [recent.seen(fp) for fp in (b"1", b"2", b"3", b"4")] == [False, False, True, True]
+    round_saving(outbox, [[0, 1]])  # sent again, saved
+    assert all(recent.seen(fp) for fp in (b"1", b"2", b"3", b"4"))
+    assert not outbox.pushes
 
 
-def test_a_push_saved_after_an_unsaved_one_waits_for_it() -> None:
-    """A round that saved a later batch but not an earlier one: nothing after the first
-    unsaved push counts as saved (it will be, with it)."""
+def test_a_round_that_saved_nothing_teaches_nothing() -> None:
     recent, _ = memory()
-    pushes = [push(b"1"), push(b"2"), push(b"3")]
-    for p in pushes:
-        recent.pushed(p)
-    unsaved = [pushes[0], pushes[2]]  # the second was saved, the first failed
-    assert not any(recent.seen(fp, unsaved) for fp in (b"1", b"2", b"3"))
-    unsaved = [pushes[2]]
-    assert recent.seen(b"1", unsaved) and recent.seen(b"2", unsaved)
-    assert not recent.seen(b"3", unsaved)
+    outbox = outbox_with(recent, [push(b"1")])
+    round_saving(outbox, [])
+    assert not recent.seen(b"1") and len(outbox.pushes) == 1
 
 
-def test_a_push_without_fingerprint_keeps_the_order_and_is_not_remembered() -> None:
+def test_a_push_without_fingerprint_is_not_remembered() -> None:
     recent, _ = memory()
-    dont_filter, later = push(None), push(b"2")
-    recent.pushed(dont_filter)
-    recent.pushed(later)
-    assert not recent.seen(b"2", [dont_filter, later])
-    assert recent.seen(b"2", [])
+    recent.saved([push(None), push(b"2")])
+    assert recent.seen(b"2")
     assert len(recent) == 1
 
 
 def test_a_fingerprint_is_forgotten_after_the_seconds() -> None:
     recent, clock = memory(seconds=10)
-    recent.pushed(push(b"1"))
-    assert recent.seen(b"1", [])
+    recent.saved([push(b"1")])
+    assert recent.seen(b"1")
     clock.now += 9.9
-    assert recent.seen(b"1", [])
+    assert recent.seen(b"1")
     clock.now += 0.1
-    assert not recent.seen(b"1", [])
+    assert not recent.seen(b"1")
     assert len(recent) == 0
 
 
 def test_a_fingerprint_saved_again_keeps_its_first_time() -> None:
     recent, clock = memory(seconds=10)
-    recent.pushed(push(b"1"))
-    assert recent.seen(b"1", [])
+    recent.saved([push(b"1")])
     clock.now += 5
-    recent.pushed(push(b"1"))  # (pushed twice before the first was saved, say)
-    assert recent.seen(b"1", [])
+    recent.saved([push(b"1")])  # (pushed twice before the first was saved, say)
+    assert recent.seen(b"1")
     clock.now += 5
-    assert not recent.seen(b"1", [])
+    assert not recent.seen(b"1")
 
 
 def test_the_oldest_are_forgotten_beyond_the_size() -> None:
     recent, clock = memory(size=3)
     for fp in (b"1", b"2", b"3", b"4"):
         clock.now += 1
-        recent.pushed(push(fp))
-        recent.seen(b"-", [])
+        recent.saved([push(fp)])
     assert len(recent) == 3
-    assert not recent.seen(b"1", [])
-    assert all(recent.seen(fp, []) for fp in (b"2", b"3", b"4"))
+    assert not recent.seen(b"1")
+    assert all(recent.seen(fp) for fp in (b"2", b"3", b"4"))
 
 
 def test_size_zero_remembers_nothing() -> None:
     recent, _ = memory(size=0)
-    recent.pushed(push(b"1"))
-    assert not recent.seen(b"1", [])
+    recent.saved([push(b"1")])
+    assert not recent.seen(b"1")
     assert len(recent) == 0

@@ -75,7 +75,7 @@ return {id, kind, domain, payload, entry_id(e), entry_domain(e), entry_body(e),
     ("a.example", JSON), ("{a}.example.com", b"x y z"), ("bücher.example", b""),
     ("", JSON)])
 def test_a_request_is_built_alike(client: redis.Redis, domain: str, encoded: bytes) -> None:
-    built = lua(client, "return make_entry(tonumber(ARGV[1]), request_body(ARGV[2], ARGV[3]))",
+    built = lua(client, "return new_entry_id(tonumber(ARGV[1])) .. request_body(ARGV[2], ARGV[3])",
                 12345678901234, domain.encode(), encoded)
     assert built == b"00" + b"12345678901234" + request_body(domain, encoded)
     entry = Entry.parse(built)
@@ -120,7 +120,7 @@ def test_a_pop_reply_splits_alike(client: redis.Redis) -> None:
 local sizes, entries = {}, {}
 for i = 1, #ARGV, 3 do
   entries[#entries + 1] = ARGV[i]
-  sizes[#sizes + 1] = popped_size(ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+  sizes[#sizes + 1] = popped_size(#ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
 end
 return {table.concat(sizes, ' '), table.concat(entries)}""",
         *[part for triple in leased for part in triple])
@@ -147,11 +147,13 @@ def test_a_queued_entry_reads_alike(client: redis.Redis, body: bytes, well_forme
     # back; leased, it is the whole entry again, under its own id or the one given.
     domain = Entry.parse(ID + body).domain.encode()
     queued = (ID if came_back else b"") + queued_body(body)
-    lua_queued, has_id, stored = lua(client, """
+    got = lua(client, """
 local q = ARGV[1] .. queued_body(ARGV[2])
-return {q, queued_has_id(q) and 1 or 0, from_queued(q, ARGV[3], 77)}""",
+local id, head, tail = queued_parts(q, ARGV[3], 77)
+return {q, queued_has_id(q) and 1 or 0, from_queued(q, ARGV[3], 77), id .. head .. tail}""",
                                      ID if came_back else b"", body, domain)
-    assert (lua_queued, bool(has_id)) == (queued, came_back)
+    lua_queued, has_id, stored, from_parts = got
+    assert (lua_queued, bool(has_id), from_parts) == (queued, came_back, stored)
     if well_formed:
         assert stored == from_queued(queued, domain.decode(), 77)
         entry = Entry.parse(stored)

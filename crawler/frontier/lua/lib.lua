@@ -15,7 +15,8 @@ local function domain_at(s, k)
   return space and string.sub(s, k + 1, space - 1) or string.sub(s, k + 1)
 end
 
-local function make_entry(seq, body) return string.format('%016d', seq) .. body end
+-- The id numbered seq.
+local function new_entry_id(seq) return string.format('%016d', seq) end
 local function request_body(domain, request) return 'q' .. domain .. ' ' .. request end
 
 local function entry_id(entry) return string.sub(entry, 1, ID_LENGTH) end
@@ -28,18 +29,27 @@ local function queued_body(body)
   return space and 'q' .. string.sub(body, space + 1) or 'q'
 end
 -- Whether queued entry q carries its id (an entry that came back; a fresh one has none).
-local function queued_has_id(q) return string.find(q, '^%d') ~= nil end
--- The stored entry of queued entry q of domain d (formats.from_queued); `seq` numbers one
--- without an id.
-local function from_queued(q, d, seq)
-  local id
+local function queued_has_id(q)
+  local first = string.byte(q, 1)
+  return first ~= nil and first >= 48 and first <= 57  -- a digit
+end
+-- The stored entry of queued entry q of domain d in three parts, whose concatenation is
+-- the entry (formats.from_queued): its id (`seq` numbers one without an id), what goes
+-- before the rest of q ("q<domain> " for a request, else ""), and that rest. A pop writes
+-- an entry twice (leased value, reply) from its parts, copying the payload once each time.
+local function queued_parts(q, d, seq)
+  local id, rest
   if queued_has_id(q) then
-    id, q = string.sub(q, 1, ID_LENGTH), string.sub(q, ID_LENGTH + 1)
+    id, rest = string.sub(q, 1, ID_LENGTH), ID_LENGTH + 1
   else
-    id = string.format('%016d', seq)
+    id, rest = new_entry_id(seq), 1
   end
-  if string.sub(q, 1, 1) == 'q' then return id .. request_body(d, string.sub(q, 2)) end
-  return id .. q
+  if string.byte(q, rest) == 113 then return id, 'q' .. d .. ' ', string.sub(q, rest + 1) end
+  return id, '', rest == 1 and q or string.sub(q, rest)
+end
+local function from_queued(q, d, seq)
+  local id, head, tail = queued_parts(q, d, seq)
+  return id .. head .. tail
 end
 
 -- The keys of domain d's queue under `prefix` (formats.pending_keys, keys.py): its sorted
@@ -70,21 +80,26 @@ local function parse_leased(v)
   return string.sub(v, 1, s1 - 1), tonumber(score), counted, string.sub(v, s2 + 1)
 end
 
+-- What a leased value holds before its entry: "<node> <score> " ("+<score>": counted).
+local function lease_head(node, score, counted)
+  return node .. (counted and ' +' or ' ') .. score .. ' '
+end
 local function make_leased(node, score, counted, entry)
-  return node .. (counted and ' +' or ' ') .. score .. ' ' .. entry
+  return lease_head(node, score, counted) .. entry
 end
 local function held_by(v, node) return string.sub(v, 1, #node + 1) == node .. ' ' end
--- One entry's part of a pop reply's sizes (split_popped reads them).
-local function popped_size(entry, hold, gap)
-  return string.format('%d %d %d', #entry, hold, gap)
+-- One entry's part of a pop reply's sizes (split_popped reads them): its length in bytes,
+-- the ms to hold it, the ms its domain's requests keep apart.
+local function popped_size(length, hold, gap)
+  return string.format('%d %d %d', length, hold, gap)
 end
 
 -- The lease held as leased value `value` ended (acknowledged, handed back, failed,
 -- expired): if it counted, free its domain's in-flight slot, and make the domain ready
 -- now in case it waited for one (pop.lua keeps its pace).
 local function lease_ended(inflight, domains, value, now)
-  local _, _, counted, entry = parse_leased(value)
-  if not counted then return end
+  if string.byte(value, string.find(value, ' ', 1, true) + 1) ~= 43 then return end  -- '+'
+  local _, _, _, entry = parse_leased(value)
   local d = entry_domain(entry)
   if redis.call('HINCRBY', inflight, d, -1) <= 0 then redis.call('HDEL', inflight, d) end
   redis.call('ZADD', domains, 'XX', 'LT', now, d)

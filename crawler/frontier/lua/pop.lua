@@ -55,6 +55,7 @@ if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
 local entries, sizes, leases, deadlines = {}, {}, {}, {}  -- leases, deadlines: unwritten
+local leased_count = 0  -- (entries holds each entry in its three parts)
 local MIN_SHARE = 4
 local MAX_SECONDS = 1e9  -- about 31 years: a longer hold or Crawl-delay is as good as never
 
@@ -98,7 +99,7 @@ end
 local next_seq, last_seq = 1, 0
 local function new_id()
   if next_seq > last_seq then
-    local room = n - #entries
+    local room = n - leased_count
     last_seq = redis.call('INCRBY', KEYS[5], room)
     next_seq = last_seq - room + 1
   end
@@ -106,16 +107,18 @@ local function new_id()
   return next_seq - 1
 end
 
--- Lease entry (queued with score): the node holds it `hold` ms, `gap` ms from the next
+-- Lease the entry id .. head .. tail (lib.lua's queued_parts) as the leased value that
+-- starts with `lhead` (lease_head): the node holds it `hold` ms, `gap` ms from the next
 -- of its domain. Written by write_leases.
-local function lease(entry, score, hold, gap, counted)
-  local id = entry_id(entry)
+local function lease(id, head, tail, lhead, hold, gap)
   leases[#leases + 1] = id
-  leases[#leases + 1] = make_leased(ARGV[3], score, counted, entry)
+  leases[#leases + 1] = lhead .. id .. head .. tail
   deadlines[#deadlines + 1] = deadline
   deadlines[#deadlines + 1] = id
-  entries[#entries + 1] = entry
-  sizes[#sizes + 1] = popped_size(entry, hold, gap)
+  local at = #entries
+  entries[at + 1], entries[at + 2], entries[at + 3] = id, head, tail
+  sizes[#sizes + 1] = popped_size(#id + #head + #tail, hold, gap)
+  leased_count = leased_count + 1
 end
 
 local keeper_added = false
@@ -135,11 +138,16 @@ end
 local function serve(d, b, popped)
   local taken = #popped / 2
   local gap = ms(b[3])
+  local heads = {}  -- priority -> lease head (the score is minus the priority)
   for i = 1, #popped, 2 do
-    local q = popped[i]
-    local entry = from_queued(q, d, not queued_has_id(q) and new_id() or 0)
-    lease(entry, string.format('%d', -popped[i + 1]), ms(b[4] + (i - 1) / 2 * b[3] - now),
-          gap, b[2] > 0)
+    local q, priority = popped[i], popped[i + 1]
+    local lhead = heads[priority]
+    if not lhead then
+      lhead = lease_head(ARGV[3], string.format('%d', -priority), b[2] > 0)
+      heads[priority] = lhead
+    end
+    local id, head, tail = queued_parts(q, d, not queued_has_id(q) and new_id() or 0)
+    lease(id, head, tail, lhead, ms(b[4] + (i - 1) / 2 * b[3] - now), gap)
   end
   write_leases()
   if taken > 0 and d ~= '' then
@@ -275,7 +283,10 @@ if want > 0 then
     for i = 1, #pairs_, 2 do seeds[#seeds + 1] = pairs_[i] end
   end
   if seeds and #seeds > 0 then
-    for _, raw in ipairs(seeds) do lease(make_entry(new_id(), 's' .. raw), 0, 0, 0, false) end
+    local lhead = lease_head(ARGV[3], 0, false)
+    for _, raw in ipairs(seeds) do
+      lease(new_entry_id(new_id()), 's', raw, lhead, 0, 0)
+    end
     write_leases()
   end
 end

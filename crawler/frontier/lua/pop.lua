@@ -47,6 +47,8 @@ local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local deadline = now + tonumber(ARGV[2])
+-- As redis.call writes a number (Redis 7.0: %.17g), once rather than at every call
+local now_arg, deadline_arg = string.format('%.17g', now), string.format('%.17g', deadline)
 local prefix = ARGV[5]
 local default_cap, default_gap = string.match(ARGV[6], '^(%S+) (%S+)$')
 default_cap, default_gap = tonumber(default_cap), tonumber(default_gap)
@@ -113,7 +115,7 @@ end
 local function lease(id, head, tail, lhead, hold, gap)
   leases[#leases + 1] = id
   leases[#leases + 1] = lhead .. id .. head .. tail
-  deadlines[#deadlines + 1] = deadline
+  deadlines[#deadlines + 1] = deadline_arg
   deadlines[#deadlines + 1] = id
   local at = #entries
   entries[at + 1], entries[at + 2], entries[at + 3] = id, head, tail
@@ -170,11 +172,11 @@ local function reschedule(d, b, drained)
   if drained or (drained == nil and redis.call('EXISTS', priorities_key(prefix, d)) == 0) then
     redis.call('ZREM', KEYS[1], d)
   elseif b[2] > 0 and b[5] >= b[2] then
-    redis.call('ZADD', KEYS[1], deadline, d)
+    redis.call('ZADD', KEYS[1], deadline_arg, d)
   elseif b[3] > 0 then
     redis.call('ZADD', KEYS[1], math.max(now, (b[7] or now) + b[3] - ahead), d)
   else
-    redis.call('ZADD', KEYS[1], now, d)
+    redis.call('ZADD', KEYS[1], now_arg, d)
   end
 end
 
@@ -255,7 +257,7 @@ end
 local want = n
 local queued = 0
 if want > 0 then
-  local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, want)
+  local ready = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_arg, 'LIMIT', 0, want)
   for i, d in ipairs(ready) do
     if want <= 0 then break end
     local b = budget(d)

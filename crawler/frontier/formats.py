@@ -80,7 +80,7 @@ def queued_body(body: bytes) -> bytes:
 
 def from_queued(queued: bytes, domain: str, seq: int) -> bytes:
     """The stored entry of ``queued``, an item of ``domain``'s list, numbered ``seq`` if it
-    has no id (lib.lua's ``from_queued``)."""
+    has no id (lib.lua's ``queued_parts``, concatenated)."""
     entry_id = b"%016d" % seq
     if queued[:1].isdigit():
         entry_id, queued = queued[:ID_LENGTH], queued[ID_LENGTH:]
@@ -127,7 +127,7 @@ class Entry(NamedTuple):
 class Lease(NamedTuple):
     """A leased value: the node holding the entry, its queue score, whether the lease
     counts against its domain's in-flight cap, and the entry (lib.lua's ``parse_leased``;
-    pop.lua writes it with ``make_leased``)."""
+    pop.lua writes it with ``lease_head``)."""
 
     node: str
     score: float

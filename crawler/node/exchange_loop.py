@@ -137,7 +137,7 @@ class ExchangeLoop:
 
     def handed_out(self) -> None:
         """The engine took a request: top the prefetch up once it runs low."""
-        if len(self.book) <= self.config.prefetch // 2:
+        if self._pop_due():
             self._wake.set()
 
     def wake(self) -> None:

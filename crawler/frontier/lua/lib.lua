@@ -47,10 +47,6 @@ local function queued_parts(q, d, seq)
   if string.byte(q, rest) == 113 then return id, 'q' .. d .. ' ', string.sub(q, rest + 1) end
   return id, '', rest == 1 and q or string.sub(q, rest)
 end
-local function from_queued(q, d, seq)
-  local id, head, tail = queued_parts(q, d, seq)
-  return id .. head .. tail
-end
 
 -- The keys of domain d's queue under `prefix` (formats.pending_keys, keys.py): its sorted
 -- set of priorities (member: the priority, score: minus it), and the list of one priority.
@@ -80,12 +76,10 @@ local function parse_leased(v)
   return string.sub(v, 1, s1 - 1), tonumber(score), counted, string.sub(v, s2 + 1)
 end
 
--- What a leased value holds before its entry: "<node> <score> " ("+<score>": counted).
+-- What a leased value holds before its entry: "<node> <score> " ("+<score>": counted);
+-- the leased value is this followed by the entry.
 local function lease_head(node, score, counted)
   return node .. (counted and ' +' or ' ') .. score .. ' '
-end
-local function make_leased(node, score, counted, entry)
-  return lease_head(node, score, counted) .. entry
 end
 local function held_by(v, node) return string.sub(v, 1, #node + 1) == node .. ' ' end
 -- One entry's part of a pop reply's sizes (split_popped reads them): its length in bytes,

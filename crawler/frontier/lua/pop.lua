@@ -29,9 +29,9 @@
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
 -- Entries, leased values and this reply are in the formats of lib.lua (kind "s", a raw
--- seed, has no domain and no limits): leased[id] = make_leased(node, minus the entry's
--- priority, ...) of the stored entry (from_queued: an entry queued without an id gets
--- one now), deadlines[id] = server time + lease.
+-- seed, has no domain and no limits): leased[id] = lease_head(node, minus the entry's
+-- priority, ...) followed by the stored entry (queued_parts: an entry queued without an
+-- id gets one now), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
 --          may next be served (-1: none queued), sizes, entries}: the leased entries

@@ -40,17 +40,23 @@ Leased value (``leased`` hash, field = the entry's id)::
 the entry goes back to the front of its domain's list of that priority. A node id has no
 space.
 
-Pop reply (pop.lua's last two elements)::
+Pop reply (pop.lua's, from its third element on)::
 
-    sizes    "<length> <hold ms> <gap ms> <length> <hold ms> <gap ms> ..." (integers)
-    entries  the leased entries concatenated, each ``length`` bytes
+    numbers  "<count> <hold us> <gap us> <count> <hold us> <gap us> ..." (integers), for
+             each group of leased entries: a domain's share, or the seeds
+    ids      the ``count`` ids of each group, one after the other (16 bytes each)
+    then, for each group, its domain (``""`` for seeds) and its ``count`` entries' bodies
+    in queued form (the items as its list held them, without an id; a seed's body is
+    ``s<seed>``)
 
-``hold``: how long the node keeps the entry before fetching it; ``gap``: how far apart its
-domain's requests must be.
+``hold``: how long the node keeps the group's first entry before fetching it, each next one
+``gap`` longer; ``gap``: how far apart its domain's requests must be. Times are capped at
+``MAX_SECONDS``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 ID_LENGTH = 16
@@ -58,6 +64,7 @@ KIND_REQUEST = b"q"  # "<domain> <encoded request>"
 KIND_REQUEST_V1 = b"r"  # an earlier version's: the same, or "<request JSON>" alone
 KIND_SEED = b"s"  # the raw seed as it was in the start URLs
 COUNTED = b"+"  # before a leased value's score: the lease counts against its domain's cap
+MAX_SECONDS = 1e9  # pop.lua's: a longer hold or Crawl-delay is as good as never
 
 
 def request_body(domain: str, request: bytes) -> bytes:
@@ -80,7 +87,7 @@ def queued_body(body: bytes) -> bytes:
 
 def from_queued(queued: bytes, domain: str, seq: int) -> bytes:
     """The stored entry of ``queued``, an item of ``domain``'s list, numbered ``seq`` if it
-    has no id (lib.lua's ``queued_parts``, concatenated)."""
+    has no id (lib.lua's ``queued_split``, then ``leased_value`` without its lease head)."""
     entry_id = b"%016d" % seq
     if queued[:1].isdigit():
         entry_id, queued = queued[:ID_LENGTH], queued[ID_LENGTH:]
@@ -148,14 +155,23 @@ def held_by(value: bytes, node: str) -> bool:
     return value.startswith(node.encode() + b" ")
 
 
-def split_popped(sizes: bytes, entries: bytes) -> list[Entry]:
+def read_popped(numbers: bytes, ids: bytes, groups: Sequence[bytes]) -> list[Entry]:
     """The entries of a pop's reply, with their hold and gap in seconds (lib.lua's
-    ``popped_size`` writes ``sizes``)."""
-    numbers = [int(n) for n in sizes.split()]
+    ``popped_group`` writes ``numbers``)."""
+    values = [int(n) for n in numbers.split()]
     popped = []
-    end = 0
-    for i in range(0, len(numbers), 3):
-        start, end = end, end + numbers[i]
-        popped.append(Entry.parse(entries[start:end], numbers[i + 1] / 1000,
-                                  numbers[i + 2] / 1000))
+    at = n = 0  # in groups; in ids
+    for g in range(0, len(values), 3):
+        count, hold, gap = values[g:g + 3]
+        domain = groups[at].decode("utf-8", "replace")
+        seconds = gap / 1e6
+        for j, body in enumerate(groups[at + 1:at + 1 + count]):
+            entry_id, n = ids[n:n + ID_LENGTH], n + ID_LENGTH
+            held = min(hold + j * gap, MAX_SECONDS * 1e6) / 1e6
+            if body[:1] == KIND_REQUEST:
+                popped.append(Entry(entry_id.decode("ascii", "replace"), KIND_REQUEST, domain,
+                                    body[1:], held, seconds))
+            else:
+                popped.append(Entry.parse(entry_id + body, held, seconds))
+        at += 1 + count
     return popped

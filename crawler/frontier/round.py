@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from crawler.frontier import lease_ids
-from crawler.frontier.formats import Entry, split_popped
+from crawler.frontier.formats import Entry, read_popped
 
 
 class Push(NamedTuple):
@@ -142,8 +142,8 @@ def read_results(plan: list[Step], results: list[Any], partitions: int = 1) -> I
 def _read_pop(got: Incoming, partition: int, result: Any) -> None:
     """Add a pop's reply (in ``partition``) to ``got``: its entries under the node's lease
     ids, and the soonest time a queued domain may be served."""
-    isolated, next_ready, sizes, entries = result
-    popped = split_popped(sizes, entries)
+    isolated, next_ready, numbers, ids, *groups = result
+    popped = read_popped(numbers, ids, groups)
     if partition:
         popped = [e._replace(id=lease_ids.tagged(partition, e.id)) for e in popped]
     got.popped += popped

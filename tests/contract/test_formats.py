@@ -15,8 +15,8 @@ from crawler.frontier.formats import (
     from_queued,
     held_by,
     queued_body,
+    read_popped,
     request_body,
-    split_popped,
 )
 from crawler.frontier.scripts import LUA_DIR
 from crawler.ops.status_model import leases_by_domain
@@ -113,21 +113,47 @@ def test_a_counted_lease_frees_its_domains_slot(client: redis.Redis) -> None:
     assert client.hgetall("inflight") == {"bücher.example".encode(): b"1"}
 
 
-def test_a_pop_reply_splits_alike(client: redis.Redis) -> None:
-    leased = [(ID + b"qa.example " + JSON, 0, 250), (b"0000000000000043s" + JSON, 1500, 0),
-              (b"0000000000000044q" + "bücher.example x".encode(), 3, 1)]
-    sizes, entries = lua(client, """
-local sizes, entries = {}, {}
-for i = 1, #ARGV, 3 do
-  entries[#entries + 1] = ARGV[i]
-  sizes[#sizes + 1] = popped_size(#ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+def test_a_pop_reply_reads_alike(client: redis.Redis) -> None:
+    # Groups as pop.lua writes them: a domain's share (a fresh request, one that came back,
+    # an earlier version's), the seeds; each entry held `gap` longer than the one before.
+    groups = [("bücher.example", 1500, 250, [(b"0000000000000042", b"q" + JSON),
+                                             (b"0000000000000007", b"qx y"),
+                                             (b"0000000000000043", b"r" + JSON)]),
+              ("", 0, 0, [(b"0000000000000044", b"shttp://a.example/ x")]),
+              ("a.example", 2e15, 1e15, [(b"0000000000000045", b"q")])]
+    args: list[Any] = []
+    for domain, hold, gap, entries in groups:
+        args += [domain, len(entries), hold, gap, *[part for pair in entries for part in pair]]
+    reply = lua(client, """
+local numbers, ids, reply, i = {}, {}, {}, 1
+while i <= #ARGV do
+  local count = tonumber(ARGV[i + 1])
+  numbers[#numbers + 1] = popped_group(count, tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]))
+  reply[#reply + 1] = ARGV[i]
+  for j = 1, count do
+    ids[#ids + 1] = ARGV[i + 2 + 2 * j]
+    reply[#reply + 1] = ARGV[i + 3 + 2 * j]
+  end
+  i = i + 4 + 2 * count
 end
-return {table.concat(sizes, ' '), table.concat(entries)}""",
-        *[part for triple in leased for part in triple])
-    popped = split_popped(sizes, entries)
-    assert popped == [Entry.parse(raw, hold / 1000, gap / 1000) for raw, hold, gap in leased]
-    assert [e.domain for e in popped] == ["a.example", "", "bücher.example"]
-    assert split_popped(b"", b"") == []
+table.insert(reply, 1, table.concat(ids))
+table.insert(reply, 1, table.concat(numbers, ' '))
+return reply""", *args)
+    popped = read_popped(reply[0], reply[1], reply[2:])
+    expected = []
+    for domain, hold, gap, entries in groups:
+        for j, (entry_id, body) in enumerate(entries):
+            held = min(hold + j * gap, 1e15) / 1e6
+            raw = from_queued(body, domain, 0).replace(b"0" * ID_LENGTH, entry_id, 1)
+            expected.append(Entry.parse(raw, held, gap / 1e6))
+    assert popped == expected
+    assert [(e.id, e.kind, e.domain) for e in popped] == [
+        ("0000000000000042", b"q", "bücher.example"), ("0000000000000007", b"q", "bücher.example"),
+        ("0000000000000043", b"r", ""), ("0000000000000044", b"s", ""),
+        ("0000000000000045", b"q", "a.example")]
+    assert [e.hold for e in popped] == [1.5e-3, 1.75e-3, 2e-3, 0, 1e9]
+    assert popped[0].payload == JSON and popped[3].payload == b"http://a.example/ x"
+    assert read_popped(b"", b"", []) == []
 
 
 def test_status_counts_leases_through_the_lease_format(client: redis.Redis) -> None:
@@ -149,8 +175,8 @@ def test_a_queued_entry_reads_alike(client: redis.Redis, body: bytes, well_forme
     queued = (ID if came_back else b"") + queued_body(body)
     got = lua(client, """
 local q = ARGV[1] .. queued_body(ARGV[2])
-local id, head, tail = queued_parts(q, ARGV[3], 77)
-return {q, queued_has_id(q) and 1 or 0, id .. head .. tail}""",
+local id, queued = queued_split(q, 77)
+return {q, queued_has_id(q) and 1 or 0, leased_value('', id, queued, request_body(ARGV[3], ''))}""",
               ID if came_back else b"", body, domain)
     lua_queued, has_id, stored = got
     assert (lua_queued, bool(has_id)) == (queued, came_back)

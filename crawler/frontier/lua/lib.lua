@@ -3,8 +3,8 @@
 -- Lua mirror (tests/contract/test_formats.py pins both): entry "<16-digit id><kind>
 -- <payload>", its body "<kind><payload>"; queued entry (an item of a domain's list)
 -- "[<16-digit id>]<kind><payload>", a request's payload without its "<domain> "; leased
--- value "<node> <score> <entry>" ("+<score>": counted). A domain's keys: priorities_key,
--- list_key.
+-- value "<node> <score> <entry>" ("+<score>": counted); a pop's reply (popped_group). A
+-- domain's keys: priorities_key, list_key.
 local ID_LENGTH = 16
 
 -- The domain of the entry whose kind byte is at position `k` of s (1: a body) or "".
@@ -33,19 +33,18 @@ local function queued_has_id(q)
   local first = string.byte(q, 1)
   return first ~= nil and first >= 48 and first <= 57  -- a digit
 end
--- The stored entry of queued entry q of domain d in three parts, whose concatenation is
--- the entry (formats.from_queued): its id (`seq` numbers one without an id), what goes
--- before the rest of q ("q<domain> " for a request, else ""), and that rest. A pop writes
--- an entry twice (leased value, reply) from its parts, copying the payload once each time.
-local function queued_parts(q, d, seq)
-  local id, rest
-  if queued_has_id(q) then
-    id, rest = string.sub(q, 1, ID_LENGTH), ID_LENGTH + 1
-  else
-    id, rest = new_entry_id(seq), 1
-  end
-  if string.byte(q, rest) == 113 then return id, 'q' .. d .. ' ', string.sub(q, rest + 1) end
-  return id, '', rest == 1 and q or string.sub(q, rest)
+-- Queued entry q's id (`seq` numbers one without an id) and its body in queued form (the
+-- rest of q: a request's payload without its domain, which the key names).
+local function queued_split(q, seq)
+  if queued_has_id(q) then return string.sub(q, 1, ID_LENGTH), string.sub(q, ID_LENGTH + 1) end
+  return new_entry_id(seq), q
+end
+-- The leased value "<lhead><stored entry>" of the entry `id` whose queued body is `body`,
+-- queued in the domain whose request head is `qhead` (request_body(domain, '')):
+-- formats.from_queued after lease_head. One concatenation: the payload is copied once.
+local function leased_value(lhead, id, body, qhead)
+  if string.byte(body, 1) == 113 then return lhead .. id .. qhead .. string.sub(body, 2) end  -- 'q'
+  return lhead .. id .. body
 end
 
 -- The keys of domain d's queue under `prefix` (formats.pending_keys, keys.py): its sorted
@@ -82,10 +81,11 @@ local function lease_head(node, score, counted)
   return node .. (counted and ' +' or ' ') .. score .. ' '
 end
 local function held_by(v, node) return string.sub(v, 1, #node + 1) == node .. ' ' end
--- One entry's part of a pop reply's sizes (split_popped reads them): its length in bytes,
--- the ms to hold it, the ms its domain's requests keep apart.
-local function popped_size(length, hold, gap)
-  return string.format('%d %d %d', length, hold, gap)
+-- A pop reply's numbers for one group of entries (formats.read_popped reads them): how
+-- many, the microseconds to hold the first, and the microseconds the group's requests keep
+-- apart (the entry after it is held that much longer).
+local function popped_group(count, hold_us, gap_us)
+  return string.format('%d %d %d', count, hold_us, gap_us)
 end
 
 -- The lease held as leased value `value` ended (acknowledged, handed back, failed,

@@ -29,16 +29,17 @@
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
 -- Entries, leased values and this reply are in the formats of lib.lua (kind "s", a raw
--- seed, has no domain and no limits): leased[id] = lease_head(node, minus the entry's
--- priority, ...) followed by the stored entry (queued_parts: an entry queued without an
--- id gets one now), deadlines[id] = server time + lease.
+-- seed, has no domain and no limits): leased[id] = leased_value(lease_head(node, minus
+-- the entry's priority, ...), ...): the stored entry after the lease head (an entry
+-- queued without an id gets one now), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
---          may next be served (-1: none queued), sizes, entries}: the leased entries
---          concatenated in one string, and for each "<its length> <ms to hold it> <ms
---          its domain's requests keep apart>", all space-separated integers in `sizes`
---          (one reply element per batch, not three per entry: parsing a reply costs the
---          node more than the script costs Redis). Times are capped at MAX_SECONDS.
+--          may next be served (-1: none queued), numbers, ids, then for each group of
+--          entries (a domain's share, the seeds) its domain ("" for seeds) and the
+--          entries' bodies in queued form}: `numbers` holds popped_group(...) for each
+--          group, space-separated, and `ids` the entries' ids one after the other. A
+--          body is what the domain's list held (no copy for the reply); the node puts
+--          the entry together. Times are capped at MAX_SECONDS.
 -- Entries taken from a queue are leased before the script takes any other: one HSET and
 -- one ZADD for each domain's share (and for the seeds).
 -- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
@@ -56,8 +57,10 @@ local overrides = {}
 if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
-local entries, sizes, leases, deadlines = {}, {}, {}, {}  -- leases, deadlines: unwritten
-local leased_count = 0  -- (entries holds each entry in its three parts)
+-- The reply from its 5th element on (groups), its numbers and ids; the leases and their
+-- deadlines not written yet.
+local reply, numbers, ids, leases, deadlines = {'', 0, '', ''}, {}, {}, {}, {}
+local leased_count = 0
 local MIN_SHARE = 4
 local MAX_SECONDS = 1e9  -- about 31 years: a longer hold or Crawl-delay is as good as never
 
@@ -92,8 +95,9 @@ local function budget(d)
   return {math.max(room, 0), cap, gap, first, flying, paced, latest}
 end
 
-local function ms(seconds)
-  return math.floor(math.min(math.max(0, seconds), MAX_SECONDS) * 1000 + 0.5)
+-- Whole units (1000: ms, 1e6: us) of `seconds`, within 0 .. MAX_SECONDS.
+local function whole(seconds, units)
+  return math.floor(math.min(math.max(0, seconds), MAX_SECONDS) * units + 0.5)
 end
 
 -- Ids for entries queued without one: reserved at the first need, enough for the rest of
@@ -109,17 +113,22 @@ local function new_id()
   return next_seq - 1
 end
 
--- Lease the entry id .. head .. tail (lib.lua's queued_parts) as the leased value that
--- starts with `lhead` (lease_head): the node holds it `hold` ms, `gap` ms from the next
--- of its domain. Written by write_leases.
-local function lease(id, head, tail, lhead, hold, gap)
+-- Start a group of `count` entries of domain d in the reply (held `hold` seconds, the
+-- next ones `gap` seconds apart).
+local function group(d, count, hold, gap)
+  numbers[#numbers + 1] = popped_group(count, whole(hold, 1e6), whole(gap, 1e6))
+  reply[#reply + 1] = d
+end
+
+-- Lease the entry `id` whose queued body is `body` (lib.lua's leased_value), and add it
+-- to the reply's current group. Written by write_leases.
+local function lease(id, body, lhead, qhead)
   leases[#leases + 1] = id
-  leases[#leases + 1] = lhead .. id .. head .. tail
+  leases[#leases + 1] = leased_value(lhead, id, body, qhead)
   deadlines[#deadlines + 1] = deadline_arg
   deadlines[#deadlines + 1] = id
-  local at = #entries
-  entries[at + 1], entries[at + 2], entries[at + 3] = id, head, tail
-  sizes[#sizes + 1] = popped_size(#id + #head + #tail, hold, gap)
+  ids[#ids + 1] = id
+  reply[#reply + 1] = body
   leased_count = leased_count + 1
 end
 
@@ -139,7 +148,9 @@ end
 -- its pace.
 local function serve(d, b, popped)
   local taken = #popped / 2
-  local gap = ms(b[3])
+  if taken == 0 then return end
+  group(d, taken, b[4] - now, b[3])
+  local qhead = request_body(d, '')
   local heads = {}  -- priority -> lease head (the score is minus the priority)
   for i = 1, #popped, 2 do
     local q, priority = popped[i], popped[i + 1]
@@ -148,11 +159,11 @@ local function serve(d, b, popped)
       lhead = lease_head(ARGV[3], string.format('%d', -priority), b[2] > 0)
       heads[priority] = lhead
     end
-    local id, head, tail = queued_parts(q, d, not queued_has_id(q) and new_id() or 0)
-    lease(id, head, tail, lhead, ms(b[4] + (i - 1) / 2 * b[3] - now), gap)
+    local id, body = queued_split(q, not queued_has_id(q) and new_id() or 0)
+    lease(id, body, lhead, qhead)
   end
   write_leases()
-  if taken > 0 and d ~= '' then
+  if d ~= '' then
     if b[2] > 0 then
       redis.call('HINCRBY', KEYS[7], d, taken)
       b[5] = b[5] + taken
@@ -285,9 +296,10 @@ if want > 0 then
     for i = 1, #pairs_, 2 do seeds[#seeds + 1] = pairs_[i] end
   end
   if seeds and #seeds > 0 then
+    group('', #seeds, 0, 0)
     local lhead = lease_head(ARGV[3], 0, false)
     for _, raw in ipairs(seeds) do
-      lease(new_entry_id(new_id()), 's', raw, lhead, 0, 0)
+      lease(new_entry_id(new_id()), 's' .. raw, lhead, '')
     end
     write_leases()
   end
@@ -295,5 +307,9 @@ end
 
 local next_ready = -1
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first > 0 and first[1] ~= SKIPLIST_KEEPER then next_ready = ms(tonumber(first[2]) - now) end
-return {isolated, next_ready, table.concat(sizes, ' '), table.concat(entries)}
+if #first > 0 and first[1] ~= SKIPLIST_KEEPER then
+  next_ready = whole(tonumber(first[2]) - now, 1000)
+end
+reply[1], reply[2], reply[3], reply[4] = isolated, next_ready, table.concat(numbers, ' '),
+  table.concat(ids)
+return reply

@@ -29,7 +29,7 @@ from typing import Any
 
 import redis
 
-from crawler.redis import durability
+from crawler.redis import durability, round_trip
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -113,7 +113,7 @@ async def execute(client: Any, queue: Callable[[Any], object],
         for key in masters:
             await wait.prepare(client, key)
         waited = [key for key in masters if wait.queue_wait(pipe, client, key)]
-        got: list[Any] = await pipe.execute(raise_on_error=False)
+        got = await round_trip.send(client, pipe)
         for index, reply in zip(todo, got, strict=False):
             replies[index] = reply
         waits += zip(waited, got[len(todo):], strict=True)

@@ -196,7 +196,15 @@ class Frontier:
         for p, pairs in sorted(delays.items()):
             scripts.ROBOTS.queue(pipe, [self.parts[p].robots, self.parts[p].pace], pairs)
             plan.append(Step("robots", (), p))
-        durable = self._queue_pushes(pipe, out, plan)
+        pops = self.walk.choose(out.pop)
+        # A partition whose round saves nothing (no pushes, no dead letters) and reclaims
+        # nothing acknowledges in its pop: one script less.
+        acks = lease_ids.by_partition(out.acks)
+        riding: dict[int, list[str]] = {}
+        if not out.pushes and not out.reclaim:
+            dead = {lease_ids.split(entry.id)[0] for entry, _ in out.dead}
+            riding = {p: acks.pop(p) for p, _ in pops if p in acks and p not in dead}
+        durable = self._queue_pushes(pipe, out, acks, plan)
         for p, failed in sorted(lease_ids.pairs_by_partition(out.failed).items()):
             scripts.RELEASE.queue(pipe, _release_keys(self.parts[p]),
                                   self._failed_args(self.parts[p], failed))
@@ -217,7 +225,7 @@ class Frontier:
                 scripts.RELEASE.queue(pipe, _release_keys(keys),
                                       [keys.pending, "expired", RECLAIM_LIMIT, self.max_attempts])
                 plan.append(Step("reclaim", (), p))
-        for number, (p, want) in enumerate(self.walk.choose(out.pop)):
+        for number, (p, want) in enumerate(pops):
             keys = self.parts[p]
             # Seeds are partition 0's; elsewhere the pop reads a key that never exists.
             seeds = keys.start_urls if p == 0 else f"{keys.pending} ~ no seeds: partition 0's"
@@ -227,17 +235,19 @@ class Frontier:
                  keys.attempts, keys.inflight, keys.pace, keys.robots, keys.stats],
                 # one entry that failed twice or more a round at most (the first pop's)
                 [want, self.lease_seconds, self.node_id, int(out.suspects_ok and not number),
-                 keys.pending, *self._limits],
+                 keys.pending, *self._limits, " ".join(riding.get(p, []))],
             )
-            plan.append(Step("pop", (), p))
+            plan.append(Step("pop+acks" if p in riding else "pop", (), p))
         if out.heartbeat is not None:
             self._queue_heartbeat(pipe, out.heartbeat, plan)
         return plan, durable
 
-    def _queue_pushes(self, pipe: Any, out: Outgoing, plan: list[Step]) -> list[str]:
-        """Queue push.lua for ``out``'s pushes, acks and dead letters: per partition, in
-        chunks of ``batch_size`` pushes, the acks and dead letters with the first chunk;
-        the keys (one a partition) whose masters must replicate what they saved."""
+    def _queue_pushes(self, pipe: Any, out: Outgoing, acks: dict[int, list[str]],
+                      plan: list[Step]) -> list[str]:
+        """Queue push.lua for ``out``'s pushes and dead letters and ``acks`` (bare ids by
+        partition): per partition, in chunks of ``batch_size`` pushes, the acks and dead
+        letters with the first chunk; the keys (one a partition) whose masters must
+        replicate what they saved."""
         count, size = self.partitions, self.batch_size
         if count == 1:
             indexes: dict[int, list[int]] = {0: list(range(len(out.pushes)))} if out.pushes else {}
@@ -245,7 +255,6 @@ class Frontier:
             indexes = {}
             for i, push in enumerate(out.pushes):
                 indexes.setdefault(partition_of(push.domain, count), []).append(i)
-        acks = lease_ids.by_partition(out.acks)
         dead = lease_ids.pairs_by_partition(
             (entry.id, (entry._replace(id=lease_ids.split(entry.id)[1]), why))
             for entry, why in out.dead)

@@ -40,7 +40,7 @@ Leased value (``leased`` hash, field = the entry's id)::
 the entry goes back to the front of its domain's list of that priority. A node id has no
 space.
 
-Pop reply (pop.lua's, from its third element on)::
+Pop reply (pop.lua's, from its fourth element on)::
 
     numbers  "<count> <hold us> <gap us> <count> <hold us> <gap us> ..." (integers), for
              each group of leased entries: a domain's share, or the seeds

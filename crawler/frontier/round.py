@@ -112,7 +112,7 @@ def read_results(plan: list[Step], results: list[Any], partitions: int = 1) -> I
     for (step, pushes, partition), result in zip(plan, results, strict=True):
         if isinstance(result, Exception):
             got.error = got.error or result
-            acks_failed += step == "push+acks"
+            acks_failed += step in ("push+acks", "pop+acks")
             unread = unread or step in ("stats", "leased")
         elif step in ("push", "push+acks"):
             got.added += int(result[0])
@@ -123,8 +123,9 @@ def read_results(plan: list[Step], results: list[Any], partitions: int = 1) -> I
         elif step in ("reclaim", "failed"):
             got.reclaimed += int(result[0]) if step == "reclaim" else 0
             got.poisoned += int(result[1])
-        elif step == "pop":
+        elif step in ("pop", "pop+acks"):
             _read_pop(got, partition, result)
+            acks_steps += step == "pop+acks"
         elif step == "heartbeat":
             heartbeat = result
         elif step == "stats":
@@ -142,7 +143,8 @@ def read_results(plan: list[Step], results: list[Any], partitions: int = 1) -> I
 def _read_pop(got: Incoming, partition: int, result: Any) -> None:
     """Add a pop's reply (in ``partition``) to ``got``: its entries under the node's lease
     ids, and the soonest time a queued domain may be served."""
-    isolated, next_ready, numbers, ids, *groups = result
+    isolated, next_ready, acked, numbers, ids, *groups = result
+    got.acked += int(acked)
     popped = read_popped(numbers, ids, groups)
     if partition:
         popped = [e._replace(id=lease_ids.tagged(partition, e.id)) for e in popped]

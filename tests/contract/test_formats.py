@@ -175,7 +175,7 @@ def test_a_queued_entry_reads_alike(client: redis.Redis, body: bytes, well_forme
     queued = (ID if came_back else b"") + queued_body(body)
     got = lua(client, """
 local q = ARGV[1] .. queued_body(ARGV[2])
-local id, queued = queued_split(q, 77)
+local id, queued = queued_split(q, function() return 77 end)
 return {q, queued_has_id(q) and 1 or 0, leased_value('', id, queued, request_body(ARGV[3], ''))}""",
               ID if came_back else b"", body, domain)
     lua_queued, has_id, stored = got

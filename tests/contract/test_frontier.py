@@ -295,6 +295,25 @@ def test_ack_forgets_earlier_failed_attempts(redis_url: str, client: redis.Redis
     assert client.hlen(KEYS.attempts) == 0 and client.llen(KEYS.dead) == 0
 
 
+def test_acks_in_a_pop_free_the_slots_it_takes(redis_url: str, client: redis.Redis) -> None:
+    # A round with nothing to save acknowledges in its pop, before it pops: the domain's
+    # slots the acks free are taken in the same script. Only the holder's acks count.
+    polite = limited(concurrency=2)
+
+    async def fill_and_pop(f: Frontier) -> list[str]:
+        await f.exchange(Outgoing(pushes=[push(f"u{i}") for i in range(5)]))
+        return [e.id for e in (await f.exchange(Outgoing(pop=5))).popped]
+    held = run(redis_url, fill_and_pop, node="n1", politeness=polite)
+
+    async def ack_and_pop(f: Frontier) -> tuple[int, int, bool]:
+        got = await f.exchange(Outgoing(acks=held, pop=5))
+        return got.acked, len(got.popped), got.acks_saved
+    assert run(redis_url, ack_and_pop, node="n2", politeness=polite) == (0, 0, True)
+    assert run(redis_url, ack_and_pop, node="n1", politeness=polite) == (2, 2, True)
+    assert client.hget(KEYS.stats, "done") == b"2" and client.hlen(KEYS.leased) == 2
+    assert queued(client, KEYS, DOMAIN) == 1
+
+
 def test_a_node_silent_for_an_hour_is_forgotten(redis_url: str, client: redis.Redis) -> None:
     client.hset(KEYS.nodes, mapping={"gone": json.dumps({"beat": 1.0}),
                                      "recent": json.dumps({"beat": 1e12})})

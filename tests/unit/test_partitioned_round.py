@@ -12,7 +12,7 @@ import redis.asyncio
 from scrapy.settings import Settings
 
 from crawler.errors import ConfigError
-from crawler.frontier import lease_ids
+from crawler.frontier import lease_ids, scripts
 from crawler.frontier.exchange import Frontier
 from crawler.frontier.fingerprints import describe, layout_from_json
 from crawler.frontier.formats import KIND_REQUEST, Entry
@@ -94,7 +94,6 @@ def frontier(partitions: int) -> Frontier:
 
 def script_calls(pipe: Recorder) -> list[tuple[str, list[str]]]:
     """(script name, KEYS) of each EVALSHA queued."""
-    from crawler.frontier import scripts
     names = {s.sha: s.name for s in scripts.ALL}
     return [(names[c[1]], list(c[3:3 + int(c[2])])) for c in pipe.calls if c[0] == "EVALSHA"]
 
@@ -135,6 +134,32 @@ def test_one_partition_sends_what_it_always_sent() -> None:
     assert [s.name for s in plan] == ["push+acks", "reclaim", "pop", "heartbeat"]
     assert durable == [KEYS.stats] and not any(c[0] in ("HMGET", "HLEN") for c in pipe.calls)
     assert all(f"{{{KEYS.crawl}}}" in k for _, keys in script_calls(pipe) for k in keys)
+
+
+def test_acks_ride_in_the_pop_of_a_round_that_saves_nothing() -> None:
+    # With no pushes, dead letters or reclaim, a partition's acks go in its pop (one script
+    # less); anything to save keeps them in push.lua, with the children they wait for.
+    acks = ["0000000000000002", "0000000000000003"]
+    f = frontier(1)
+    pipe = Recorder()
+    plan, _ = f._queue_all(pipe, Outgoing(acks=acks, pop=10))
+    assert [s.name for s in plan] == ["pop+acks"] and script_calls(pipe)[0][0] == "pop"
+    assert pipe.calls[0][-1] == " ".join(acks)
+    for out in (Outgoing(acks=acks, pop=10, pushes=[Push(bytes(20), 0, "a.example", b"x")]),
+                Outgoing(acks=acks, pop=10, reclaim=True),
+                Outgoing(acks=acks, pop=10,
+                         dead=[(Entry("0000000000000005", KIND_REQUEST, "d", b"p"), "bad")]),
+                Outgoing(acks=acks)):
+        pipe = Recorder()
+        plan, _ = f._queue_all(pipe, out)
+        assert plan[0].name == "push+acks" and "pop+acks" not in [s.name for s in plan]
+        assert all(c[-1] == "" for c in pipe.calls if c[1] == scripts.POP.sha)
+    f = frontier(8)  # with partitions: the acks of the partition the pop goes to
+    plan, _ = f._queue_all(Recorder(), Outgoing(
+        acks=[lease_ids.tagged(p, f"{p:016d}") for p in range(8)], pop=1))
+    popped = next(s.partition for s in plan if s.name.startswith("pop"))
+    assert sorted((s.name, s.partition) for s in plan) == sorted(
+        [("pop+acks", popped)] + [("push+acks", p) for p in range(8) if p != popped])
 
 
 def test_only_partition_zeros_pop_reads_the_seeds() -> None:

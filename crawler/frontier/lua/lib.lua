@@ -33,11 +33,11 @@ local function queued_has_id(q)
   local first = string.byte(q, 1)
   return first ~= nil and first >= 48 and first <= 57  -- a digit
 end
--- Queued entry q's id (`seq` numbers one without an id) and its body in queued form (the
--- rest of q: a request's payload without its domain, which the key names).
-local function queued_split(q, seq)
+-- Queued entry q's id (one without an id is numbered next_seq()) and its body in queued
+-- form (the rest of q: a request's payload without its domain, which the key names).
+local function queued_split(q, next_seq)
   if queued_has_id(q) then return string.sub(q, 1, ID_LENGTH), string.sub(q, ID_LENGTH + 1) end
-  return new_entry_id(seq), q
+  return new_entry_id(next_seq()), q
 end
 -- The leased value "<lhead><stored entry>" of the entry `id` whose queued body is `body`,
 -- queued in the domain whose request head is `qhead` (request_body(domain, '')):
@@ -115,6 +115,41 @@ local function call_chunked(command, key, values)
   for i = 1, #values, UNPACK_MAX do
     redis.call(command, key, unpack(values, i, math.min(i + UNPACK_MAX - 1, #values)))
   end
+end
+
+-- Acknowledge the leases node holds among the space-separated ids of string s, UNPACK_MAX
+-- ids a call: each ends once (`ended`: the ids ended earlier in this script, a set this
+-- adds to; lease_ended frees a counted one's slot), and leaves the leased hash, the
+-- deadlines and the attempts; `stat` in stats counts them. `k`: {leased, deadlines,
+-- attempts, in-flight, domains, stats} keys. Returns the ids acknowledged (a set) and
+-- how many.
+local function acknowledge(k, node, s, stat, now, ended)
+  local count = 0
+  local acknowledged = {}
+  local all = {}
+  for id in string.gmatch(s, '%S+') do all[#all + 1] = id end
+  for from = 1, #all, UNPACK_MAX do
+    local to = math.min(from + UNPACK_MAX - 1, #all)
+    local values = redis.call('HMGET', k[1], unpack(all, from, to))
+    local ids = {}
+    for i = from, to do
+      local id, v = all[i], values[i - from + 1]
+      if v and held_by(v, node) and not ended[id] then
+        ended[id] = true  -- (an id named twice ends its lease once)
+        acknowledged[id] = true
+        ids[#ids + 1] = id
+        lease_ended(k[4], k[5], v, now)
+      end
+    end
+    if #ids > 0 then
+      redis.call('HDEL', k[1], unpack(ids))
+      redis.call('ZREM', k[2], unpack(ids))
+      redis.call('HDEL', k[3], unpack(ids))
+      count = count + #ids
+    end
+  end
+  if count > 0 then redis.call('HINCRBY', k[6], stat, count) end
+  return acknowledged, count
 end
 
 -- On a Redis Cluster, a script may only use keys its node holds while its slot moves

@@ -28,13 +28,17 @@
 --         gets one request at a time, and its Crawl-delay widens the interval
 -- ARGV[9] seconds ahead: an entry may be handed out this long before its time, to be
 --         held by the node (not by its downloader) until then
+-- ARGV[10] ids done, space-separated, acknowledged first (lib.lua's acknowledge) if the
+--          node holds their lease: a round with no requests to save acknowledges here,
+--          not in a push.lua of its own
 -- Entries, leased values and this reply are in the formats of lib.lua (kind "s", a raw
 -- seed, has no domain and no limits): leased[id] = leased_value(lease_head(node, minus
 -- the entry's priority, ...), ...): the stored entry after the lease head (an entry
 -- queued without an id gets one now), deadlines[id] = server time + lease.
 -- A batch is shared by the ready domains, MIN_SHARE entries a domain at the least.
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
---          may next be served (-1: none queued), numbers, ids, then for each group of
+--          may next be served (-1: none queued), ids acknowledged, numbers, ids, then
+--          for each group of
 --          entries (a domain's share, the seeds) its domain ("" for seeds) and the
 --          entries' bodies in queued form}: `numbers` holds popped_group(...) for each
 --          group, space-separated, and `ids` the entries' ids one after the other. A
@@ -57,9 +61,11 @@ local overrides = {}
 if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
--- The reply from its 5th element on (groups), its numbers and ids; the leases and their
+local _, acked = acknowledge({KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[1], KEYS[10]}, ARGV[3],
+                             ARGV[10], 'done', now, {})
+-- The reply from its 6th element on (groups), its numbers and ids; the leases and their
 -- deadlines not written yet.
-local reply, numbers, ids, leases, deadlines = {'', 0, '', ''}, {}, {}, {}, {}
+local reply, numbers, ids, leases, deadlines = {'', 0, acked, '', ''}, {}, {}, {}, {}
 local leased_count = 0
 local MIN_SHARE = 4
 local MAX_SECONDS = 1e9  -- about 31 years: a longer hold or Crawl-delay is as good as never
@@ -159,7 +165,7 @@ local function serve(d, b, popped)
       lhead = lease_head(ARGV[3], string.format('%d', -priority), b[2] > 0)
       heads[priority] = lhead
     end
-    local id, body = queued_split(q, not queued_has_id(q) and new_id() or 0)
+    local id, body = queued_split(q, new_id)
     lease(id, body, lhead, qhead)
   end
   write_leases()
@@ -251,6 +257,7 @@ end
 -- it may not take (they go back to the front of their lists after), a few pops deep, so
 -- they block no others.
 local function pop_share(d, share)
+  if not tracked then return take(d, share) end  -- (none to screen)
   local kept, back = {}, {}
   local drained = false
   for _ = 1, SCREEN_POPS do
@@ -310,6 +317,6 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #first > 0 and first[1] ~= SKIPLIST_KEEPER then
   next_ready = whole(tonumber(first[2]) - now, 1000)
 end
-reply[1], reply[2], reply[3], reply[4] = isolated, next_ready, table.concat(numbers, ' '),
+reply[1], reply[2], reply[4], reply[5] = isolated, next_ready, table.concat(numbers, ' '),
   table.concat(ids)
 return reply

@@ -117,34 +117,9 @@ if dups > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dups) end
 
 local acked = 0
 local ended = {}
--- Acknowledge the space-separated ids of string s, UNPACK_MAX ids a call; returns the
--- ids it acknowledged, as a set.
-local function ack(s, stat)
-  local count = 0
-  local acknowledged = {}
-  local all = {}
-  for id in string.gmatch(s, '%S+') do all[#all + 1] = id end
-  for from = 1, #all, UNPACK_MAX do
-    local to = math.min(from + UNPACK_MAX - 1, #all)
-    local values = redis.call('HMGET', KEYS[4], unpack(all, from, to))
-    local ids = {}
-    for i = from, to do
-      local id, v = all[i], values[i - from + 1]
-      if v and held_by(v, ARGV[3]) and not ended[id] then
-        ended[id] = true  -- (an id named twice ends its lease once)
-        acknowledged[id] = true
-        ids[#ids + 1] = id
-        lease_ended(KEYS[7], KEYS[1], v, now)
-      end
-    end
-    if #ids > 0 then
-      redis.call('HDEL', KEYS[4], unpack(ids))
-      redis.call('ZREM', KEYS[5], unpack(ids))
-      redis.call('HDEL', KEYS[6], unpack(ids))
-      count = count + #ids
-    end
-  end
-  if count > 0 then redis.call('HINCRBY', KEYS[3], stat, count) end
+local ack_keys = {KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[1], KEYS[3]}
+local function ack(s, stat)  -- (lib.lua's acknowledge)
+  local acknowledged, count = acknowledge(ack_keys, ARGV[3], s, stat, now, ended)
   acked = acked + count
   return acknowledged
 end

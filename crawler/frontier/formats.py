@@ -159,19 +159,21 @@ def read_popped(numbers: bytes, ids: bytes, groups: Sequence[bytes]) -> list[Ent
     """The entries of a pop's reply, with their hold and gap in seconds (lib.lua's
     ``popped_group`` writes ``numbers``)."""
     values = [int(n) for n in numbers.split()]
-    popped = []
-    at = n = 0  # in groups; in ids
+    names = ids.decode("ascii", "replace")  # (16 ASCII digits each)
+    make = tuple.__new__  # Entry(...) without its keyword handling: one a request
+    popped: list[Entry] = []
+    at = n = 0  # in groups; in names
     for g in range(0, len(values), 3):
         count, hold, gap = values[g:g + 3]
         domain = groups[at].decode("utf-8", "replace")
         seconds = gap / 1e6
         for j, body in enumerate(groups[at + 1:at + 1 + count]):
-            entry_id, n = ids[n:n + ID_LENGTH], n + ID_LENGTH
+            entry_id, n = names[n:n + ID_LENGTH], n + ID_LENGTH
             held = min(hold + j * gap, MAX_SECONDS * 1e6) / 1e6
             if body[:1] == KIND_REQUEST:
-                popped.append(Entry(entry_id.decode("ascii", "replace"), KIND_REQUEST, domain,
-                                    body[1:], held, seconds))
+                popped.append(make(Entry, (entry_id, KIND_REQUEST, domain, body[1:], held,
+                                           seconds)))
             else:
-                popped.append(Entry.parse(entry_id + body, held, seconds))
+                popped.append(Entry.parse(ids[n - ID_LENGTH:n] + body, held, seconds))
         at += 1 + count
     return popped

@@ -241,9 +241,9 @@ class ExchangeLoop:
         if got.suspect is not None:
             self.book.suspect = got.suspect
         self.timing.popped(got)
+        requests = 0
         for entry in got.popped:
-            self._take(entry)
-        requests = sum(1 for entry in got.popped if entry.is_request)
+            requests += self._take(entry)
         if requests:
             self.stats.inc_value("scheduler/dequeued/redis", requests)
         if got.popped:
@@ -252,12 +252,13 @@ class ExchangeLoop:
             self.control.follow(got.cluster, self.stopping,
                                 busy=bool(got.popped or self.book.in_engine))
 
-    def _take(self, entry: Entry) -> None:
-        spider = self.node.spider
-        assert spider is not None
+    def _take(self, entry: Entry) -> bool:
+        """Keep a popped entry: whether it is a request (a seed becomes pushes)."""
         if entry.is_request:
             self.book.lease(entry)  # its request is built when it is handed out
-            return
+            return True
+        spider = self.node.spider
+        assert spider is not None
         try:
             if entry.kind != KIND_SEED:
                 raise DecodeError(f"unknown entry kind {entry.kind!r}")
@@ -270,6 +271,7 @@ class ExchangeLoop:
         except Exception as exc:  # any entry a node cannot turn into requests: the spider's
             # make_request_from_data, a form value, a meta of the wrong type ...
             self._unusable(entry, exc)
+        return False
 
     def request_of(self, entry: Entry) -> Request | None:
         """The request a leased entry holds, or None: it cannot be built, and goes to the

@@ -121,8 +121,8 @@ end
 -- ids a call: each ends once (`ended`: the ids ended earlier in this script, a set this
 -- adds to; lease_ended frees a counted one's slot), and leaves the leased hash, the
 -- deadlines and the attempts; `stat` in stats counts them. `k`: {leased, deadlines,
--- attempts, in-flight, domains, stats} keys. Returns the ids acknowledged (a set) and
--- how many.
+-- attempts (false: known empty), in-flight, domains, stats} keys. Returns the ids
+-- acknowledged (a set) and how many.
 local function acknowledge(k, node, s, stat, now, ended)
   local count = 0
   local acknowledged = {}
@@ -144,7 +144,7 @@ local function acknowledge(k, node, s, stat, now, ended)
     if #ids > 0 then
       redis.call('HDEL', k[1], unpack(ids))
       redis.call('ZREM', k[2], unpack(ids))
-      redis.call('HDEL', k[3], unpack(ids))
+      if k[3] then redis.call('HDEL', k[3], unpack(ids)) end
       count = count + #ids
     end
   end

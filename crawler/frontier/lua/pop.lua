@@ -63,8 +63,11 @@ local overrides = {}
 if ARGV[7] ~= '' then overrides = cjson.decode(ARGV[7]) end
 local robots = ARGV[8] == '1'
 local ahead = tonumber(ARGV[9])
-local _, acked = acknowledge({KEYS[2], KEYS[3], KEYS[6], KEYS[7], KEYS[1], KEYS[10]}, ARGV[3],
-                             ARGV[10], 'done', now, {})
+-- Whether some entries have failed before (then each popped share is screened, and an
+-- acknowledged one's history goes).
+local tracked = redis.call('HLEN', KEYS[6]) > 0
+local _, acked = acknowledge({KEYS[2], KEYS[3], tracked and KEYS[6], KEYS[7], KEYS[1], KEYS[10]},
+                             ARGV[3], ARGV[10], 'done', now, {})
 -- The reply from its 6th element on (groups), its numbers and ids; the leases and their
 -- deadlines not written yet.
 local reply, numbers, ids, leases, deadlines = {'', 0, acked, '', ''}, {}, {}, {}, {}
@@ -202,8 +205,6 @@ local function reschedule(d, b, drained)
   end
 end
 
--- Whether some entries have failed before (then each popped share is screened).
-local tracked = redis.call('HLEN', KEYS[6]) > 0
 local may_isolate = ARGV[4] == '1'
 local SCREEN_POPS = 4  -- pops of one domain's queue past entries this node may not take
 local isolated = ''  -- the id of the entry taken that failed twice or more

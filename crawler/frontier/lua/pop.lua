@@ -40,12 +40,11 @@
 -- (a served domain's turn comes after theirs).
 -- Returns {id of the entry taken that failed twice or more ("": none), ms until a domain
 --          may next be served (-1: none queued), ids acknowledged, numbers, ids, then
---          for each group of
---          entries (a domain's share, the seeds) its domain ("" for seeds) and the
---          entries' bodies in queued form}: `numbers` holds popped_group(...) for each
---          group, space-separated, and `ids` the entries' ids one after the other. A
---          body is what the domain's list held (no copy for the reply); the node puts
---          the entry together. Times are capped at MAX_SECONDS.
+--          for each group of entries (a domain's share, the seeds) its domain ("" for
+--          seeds) and the entries' bodies in queued form}: `numbers` holds
+--          popped_group(...) for each group, space-separated, and `ids` the entries' ids
+--          one after the other. A body is what the domain's list held (no copy for the
+--          reply); the node puts the entry together. Times are capped at MAX_SECONDS.
 -- Entries taken from a queue are leased before the script takes any other: one HSET and
 -- one ZADD for each domain's share (and for the seeds).
 -- It builds the domain queues' key names: while its slot moves it fails first (lib.lua).
